@@ -1,0 +1,5 @@
+import sys
+
+from gencurate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""The `evaluate` and `compare` sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gencurate.config.strict import require
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateConfig:
+    num_samples: int = 1000
+    kid_subsets: int = 50
+    kid_subset_size: int = 500
+    prc_k: int = 3
+    dc_k: int = 5
+    memorisation_quantile: float = 0.05
+    inception_weights: str | None = None
+    batch_size: int = 2048
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.num_samples >= 2, "evaluate.num_samples", "must be >= 2")
+        require(self.kid_subsets >= 1, "evaluate.kid_subsets", "must be >= 1")
+        require(2 <= self.kid_subset_size <= self.num_samples, "evaluate.kid_subset_size", "must be in [2, evaluate.num_samples]")
+        require(self.prc_k >= 1, "evaluate.prc_k", "must be >= 1")
+        require(self.dc_k >= 1, "evaluate.dc_k", "must be >= 1")
+        require(0.0 < self.memorisation_quantile < 1.0, "evaluate.memorisation_quantile", "must be in (0, 1)")
+        require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareConfig:
+    expected_ranking: tuple[str, ...] = ("full", "typicality", "random", "coreset")

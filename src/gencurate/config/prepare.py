@@ -1,0 +1,30 @@
+"""The `prepare` section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gencurate.config.strict import require
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareConfig:
+    source: str = "demo"
+    image_size: int = 28
+    channels: Literal[1, 3] = 1
+    min_size: int = 8
+    max_image_pixels: int = 89_478_485
+    near_duplicate_distance: int = 0
+    reference_fraction: float = 0.15
+    use_source_split: bool = True
+    seed: int = 0
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.image_size >= 8, "prepare.image_size", "must be >= 8")
+        require(self.min_size >= 1, "prepare.min_size", "must be >= 1")
+        require(self.max_image_pixels > 0, "prepare.max_image_pixels", "must be > 0")
+        require(-1 <= self.near_duplicate_distance <= 32, "prepare.near_duplicate_distance", "must be in [-1, 32] (-1 disables)")
+        require(0.0 <= self.reference_fraction < 1.0, "prepare.reference_fraction", "must be in [0, 1)")
+        require(self.workers >= 0, "prepare.workers", "must be >= 0 (0 = all cores)")

@@ -1,0 +1,24 @@
+"""The `sample` section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gencurate.config.strict import require
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleConfig:
+    num_samples: int = 1000
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    steps: int = 50
+    eta: float = 0.0
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.num_samples >= 1, "sample.num_samples", "must be >= 1")
+        require(self.steps >= 1, "sample.steps", "must be >= 1")
+        require(self.eta >= 0, "sample.eta", "must be >= 0")
+        require(self.batch_size >= 1, "sample.batch_size", "must be >= 1")

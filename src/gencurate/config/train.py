@@ -1,0 +1,67 @@
+"""The `train` section (with its `unet` and `diffusion` sub-sections)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gencurate.config.strict import require
+
+
+@dataclass(frozen=True, kw_only=True)
+class UNetConfig:
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 1
+    attention_resolutions: tuple[int, ...] = (7,)
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.base_channels >= 4, "train.unet.base_channels", "must be >= 4")
+        require(len(self.channel_mults) >= 1, "train.unet.channel_mults", "list at least one level")
+        require(self.num_res_blocks >= 1, "train.unet.num_res_blocks", "must be >= 1")
+        require(0.0 <= self.dropout < 1.0, "train.unet.dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffusionConfig:
+    timesteps: int = 1000
+    schedule: Literal["linear", "cosine"] = "cosine"
+    prediction: Literal["eps", "v"] = "eps"
+
+    def __post_init__(self) -> None:
+        require(self.timesteps >= 2, "train.diffusion.timesteps", "must be >= 2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    hflip: bool = True
+    num_workers: int = 0
+    log_every_n_steps: int = 50
+    sample_every_n_steps: int = 1000
+    checkpoint_every_n_steps: int = 500
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def __post_init__(self) -> None:
+        require(self.steps >= 1, "train.steps", "must be >= 1")
+        require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
+        require(self.lr > 0, "train.lr", "must be > 0")
+        require(self.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
+        require(0.0 <= self.ema_decay < 1.0, "train.ema_decay", "must be in [0, 1)")
+        require(self.grad_clip >= 0, "train.grad_clip", "must be >= 0 (0 disables)")
+        for key in ("log_every_n_steps", "sample_every_n_steps", "checkpoint_every_n_steps", "devices", "num_nodes"):
+            require(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
+        require(self.num_workers >= 0, "train.num_workers", "must be >= 0")

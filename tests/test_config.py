@@ -1,0 +1,45 @@
+import pytest
+
+from gencurate.config import ParamsError, load_params, params_from_mapping, to_mapping
+
+
+def test_default_params_load(repo_root):
+    params = load_params(repo_root / "params.yaml")
+    assert params.study.methods == ("full", "random", "coreset", "typicality")
+    assert params.train.unet.channel_mults and isinstance(params.train.unet.channel_mults, tuple)
+
+
+def test_round_trip(default_params_dict):
+    params = params_from_mapping(default_params_dict)
+    assert params_from_mapping(to_mapping(params)) == params
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["train"].update(lrr=1), "unknown key 'train.lrr' (did you mean 'lr'?)"),
+        (lambda d: d.update(trian={}), "unknown key 'trian'"),
+        (lambda d: d["train"]["diffusion"].update(schedule="cos"), "'cos' is not one of 'linear', 'cosine'"),
+        (lambda d: d["select"].update(budget="many"), "select.budget: expected an integer"),
+        (lambda d: d["select"].update(budget=0), "select.budget: must be >= 1"),
+        (lambda d: d["study"].update(methods=["random", "magic"]), "study.methods[1]: 'magic' is not one of"),
+        (lambda d: d["train"].update(hflip="yes"), "train.hflip: expected true or false"),
+        (lambda d: d["evaluate"].update(num_samples=10**6), "must not exceed sample.num_samples"),
+    ],
+)
+def test_bad_params_give_one_line_naming_the_key(default_params_dict, mutate, message):
+    mutate(default_params_dict)
+    with pytest.raises(ParamsError) as err:
+        params_from_mapping(default_params_dict)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_float_accepts_yaml_exponent_strings(default_params_dict):
+    default_params_dict["train"]["lr"] = "1e-4"
+    assert params_from_mapping(default_params_dict).train.lr == pytest.approx(1e-4)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "params.yaml")
