@@ -1,0 +1,67 @@
+"""dvc.yaml and gencurate.config.paths name the same files (paths are named once in params.yaml;
+the per-item layouts are mirrored in dvc.yaml and must not drift)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gencurate.config import load_params
+
+
+@pytest.fixture(scope="module")
+def stages(repo_root):
+    from dvc.repo import Repo
+
+    with Repo(str(repo_root)) as repo:
+        return {
+            s.addressing: (
+                {str(Path(d.def_path)) for d in s.deps},
+                {str(Path(o.def_path)) for o in s.outs},
+            )
+            for s in repo.index.stages
+        }
+
+
+def test_matrix_items_are_the_study(stages, repo_root):
+    params = load_params(repo_root / "params.yaml")
+    expected = {f"{m}-{s}" for m in params.study.methods for s in params.study.seeds}
+    for stage in ("train", "sample", "evaluate"):
+        assert {k.split("@", 1)[1] for k in stages if k.startswith(f"{stage}@")} == expected
+
+
+def test_outputs_match_paths_config(stages, repo_root):
+    params = load_params(repo_root / "params.yaml")
+    paths = params.paths
+    assert stages["prepare"][1] == {paths.prepared, paths.dataset_card}
+    for role in ("selection", "evaluation"):
+        assert stages[f"embed@{role}"][1] == {str(paths.embedding(role)), str(paths.embedding_meta(role))}
+    assert stages["select"][1] == {paths.selections, paths.selection_report}
+    for m in params.study.methods:
+        for s in params.study.seeds:
+            item = f"{m}-{s}"
+            assert stages[f"train@{item}"][1] == {str(paths.model_dir(m, s)), str(paths.train_log_dir(m, s))}
+            assert str(paths.selection(m)) in stages[f"train@{item}"][0]
+            assert str(paths.images) in stages[f"train@{item}"][0]
+            assert stages[f"sample@{item}"][1] == {str(paths.samples_dir(m, s))}
+            assert str(paths.model_dir(m, s)) in stages[f"sample@{item}"][0]
+            assert stages[f"evaluate@{item}"][1] == {str(paths.metrics_file(m, s))}
+            assert str(paths.samples_dir(m, s)) in stages[f"evaluate@{item}"][0]
+
+
+def test_stage_deps_cover_the_modules_they_import(stages):
+    """An edit to a module a stage imports must rerun that stage."""
+    needs = {
+        "prepare": ["src/gencurate/data", "src/gencurate/stages/prepare.py"],
+        "embed@selection": ["src/gencurate/encoders", "src/gencurate/stages/embed.py"],
+        "select": ["src/gencurate/selection", "src/gencurate/stages/select.py"],
+        "compare": ["src/gencurate/report", "src/gencurate/stages/compare.py"],
+    }
+    for stage, paths in needs.items():
+        for p in paths:
+            assert p in stages[stage][0], f"{stage} does not depend on {p}"
+    for name, (deps, _) in stages.items():
+        if "@" in name and name.split("@")[0] in ("train", "sample"):
+            assert "src/gencurate/diffusion" in deps
+        assert "src/gencurate/config" in deps, f"{name} does not depend on src/gencurate/config"
