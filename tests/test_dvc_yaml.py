@@ -65,3 +65,46 @@ def test_stage_deps_cover_the_modules_they_import(stages):
         if "@" in name and name.split("@")[0] in ("train", "sample"):
             assert "src/gencurate/diffusion" in deps
         assert "src/gencurate/config" in deps, f"{name} does not depend on src/gencurate/config"
+
+
+def _imported_modules(path: Path, package_root: Path) -> set[Path]:
+    """Files of gencurate a module imports, transitively (static `import`/`from` statements)."""
+    import ast
+
+    seen: set[Path] = set()
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for node in ast.walk(ast.parse(current.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if not name.startswith("gencurate"):
+                    continue
+                base = package_root.joinpath(*name.split(".")[1:])
+                for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                    if candidate.is_file():
+                        todo.append(candidate)
+    return seen
+
+
+def test_stage_deps_cover_every_imported_module(stages, repo_root):
+    """Editing any module a stage imports (directly or not) must make DVC rerun that stage."""
+    package_root = repo_root / "src" / "gencurate"
+    for address, (deps, _) in stages.items():
+        stage = address.split("@")[0]
+        module = package_root / "stages" / f"{stage}.py"
+        for imported in _imported_modules(module, package_root):
+            rel = imported.relative_to(repo_root)
+            if rel.name == "__init__.py" and rel.parent == Path("src/gencurate"):
+                continue  # the version string only
+            if rel.parent == Path("src/gencurate/stages") and rel.name == "__init__.py":
+                continue
+            covered = any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+            assert covered, f"{address} imports {rel} but does not list it in its dvc.yaml deps"

@@ -7,16 +7,25 @@ from dataclasses import dataclass, field
 from gencurate.config.strict import require
 
 ENCODER_ROLES = ("selection", "evaluation")
+# The registry's names (gencurate.encoders.registry checks it serves exactly these), kept
+# here so parsing params.yaml does not import torch.
+ENCODER_NAMES = (
+    "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
+    "clip-vit-b-32", "dinov2-vit-s-14", "dinov2-vit-l-14", "inception-fid",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class EncoderConfig:
+    """One encoder role; maps 1:1 onto `gencurate.encoders.load_encoder(name, weights=, input_size=)`."""
+
     name: str = "efficientnet-lite0"
-    weights: str | None = None
-    input_size: int = 96
+    weights: str | None = None      # a local weights file (CLIP: also an open_clip tag); null = the default source
+    input_size: int | None = 96     # side the network sees; null = the encoder's native size
 
     def __post_init__(self) -> None:
-        require(self.input_size >= 32, "encoders.*.input_size", "must be >= 32")
+        require(self.name in ENCODER_NAMES, "encoders.*.name", f"unknown encoder {self.name!r}; valid: {', '.join(ENCODER_NAMES)}")
+        require(self.input_size is None or self.input_size >= 32, "encoders.*.input_size", "must be >= 32 or null")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,8 +42,9 @@ class EncodersConfig:
 class EmbedConfig:
     batch_size: int = 128
     num_workers: int = 1
-    accelerator: str = "auto"
+    accelerator: str = "auto"       # Lightning Trainer.predict: auto = CUDA if visible, else CPU
     devices: int = 1
+    strategy: str = "auto"          # e.g. ddp / ddp_spawn for several devices or CPU processes
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "embed.batch_size", "must be >= 1")

@@ -10,6 +10,8 @@ from gencurate.config.strict import require
 
 @dataclass(frozen=True, kw_only=True)
 class PrepareConfig:
+    """Mapped 1:1 onto gencurate.data.pipeline.prepare_dataset (see params.yaml for each key)."""
+
     source: str = "demo"
     image_size: int = 28
     channels: Literal[1, 3] = 1
@@ -22,6 +24,7 @@ class PrepareConfig:
     workers: int = 0
 
     def __post_init__(self) -> None:
+        require(self.source.strip() != "", "prepare.source", "must name 'demo', an image folder, an archive or a .npz")
         require(self.image_size >= 8, "prepare.image_size", "must be >= 8")
         require(self.min_size >= 1, "prepare.min_size", "must be >= 1")
         require(self.max_image_pixels > 0, "prepare.max_image_pixels", "must be > 0")

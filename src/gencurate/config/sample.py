@@ -15,7 +15,8 @@ class SampleConfig:
     steps: int = 50
     eta: float = 0.0
     batch_size: int = 250
-    seed: int = 0
+    seed: int = 0                 # sample i of training seed s draws its noise from (seed + s, i)
+    accelerator: str = "auto"     # auto | cpu | cuda | cuda:<index>
 
     def __post_init__(self) -> None:
         require(self.num_samples >= 1, "sample.num_samples", "must be >= 1")

@@ -28,9 +28,11 @@ class DiffusionConfig:
     timesteps: int = 1000
     schedule: Literal["linear", "cosine"] = "cosine"
     prediction: Literal["eps", "v"] = "eps"
+    min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting (Hang et al. 2023); null = the simple loss
 
     def __post_init__(self) -> None:
         require(self.timesteps >= 2, "train.diffusion.timesteps", "must be >= 2")
+        require(self.min_snr_gamma is None or self.min_snr_gamma > 0, "train.diffusion.min_snr_gamma", "must be > 0 or null")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,104 @@
+"""Curation methods: pick `budget` rows of an embedding matrix.
+
+`select(embeddings, method, budget, ...)` is the one entry point the stage and other code call;
+the per-method modules hold the algorithms (pick order) and their papers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gencurate.selection.coreset import kcenter_greedy
+from gencurate.selection.knn import knn_search
+from gencurate.selection.typicality import embeddings_to_typicality, typicality_greedy
+from gencurate.selection.typiclust import typiclust
+
+FULL, RANDOM, CORESET, TYPICALITY, TYPICLUST = "full", "random", "coreset", "typicality", "typiclust"
+METHODS = (FULL, RANDOM, CORESET, TYPICALITY, TYPICLUST)
+
+_CHECK_ROWS = 65536  # rows per finiteness check (bounded temporary memory)
+
+__all__ = [
+    "CORESET", "FULL", "METHODS", "RANDOM", "TYPICALITY", "TYPICLUST", "as_embeddings", "embeddings_to_typicality",
+    "kcenter_greedy", "knn_search", "select", "select_in_order", "typicality_greedy", "typiclust",
+]
+
+
+def as_embeddings(embeddings: np.ndarray) -> np.ndarray:
+    """Validate (N, D) finite real rows -> C-contiguous float32 (no copy when already so)."""
+    x = np.asarray(embeddings)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"embeddings must be a non-empty (N, D) array, got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"embeddings must be numeric, got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    for a in range(0, len(x), _CHECK_ROWS):
+        bad = ~np.isfinite(x[a : a + _CHECK_ROWS]).all(axis=1)
+        if bad.any():
+            raise ValueError(f"embeddings row {a + int(np.argmax(bad))} contains NaN or inf")
+    return x
+
+
+def select_in_order(
+    embeddings: np.ndarray,
+    method: str,
+    budget: int,
+    *,
+    seed: int = 0,
+    knn_k: int = 20,
+    diversity_strength: float = 1.0,
+    min_cluster_size: int = 5,
+) -> np.ndarray:
+    """Like `select`, but rows in the order the method picked them (random: draw order)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown selection method {method!r}; valid: {', '.join(METHODS)}")
+    x = as_embeddings(embeddings)
+    n = len(x)
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise ValueError(f"budget must be an integer, got {budget!r}")
+    if budget <= 0:
+        raise ValueError(f"budget must be >= 1, got {budget}")
+    if method == FULL:
+        return np.arange(n, dtype=np.int64)
+    if budget > n:
+        raise ValueError(f"budget {budget} exceeds the number of rows ({n})")
+    if method == TYPICALITY and not 1 <= knn_k < n:
+        raise ValueError(f"knn_k must be in [1, {n - 1}] for {n} rows, got {knn_k}")
+    if knn_k < 1:  # typiclust caps K at half of each cluster itself
+        raise ValueError(f"knn_k must be >= 1, got {knn_k}")
+    if diversity_strength < 0:
+        raise ValueError(f"diversity_strength must be >= 0, got {diversity_strength}")
+    if min_cluster_size < 1:
+        raise ValueError(f"min_cluster_size must be >= 1, got {min_cluster_size}")
+    budget = int(budget)
+    if method == RANDOM:
+        return np.random.default_rng(seed).choice(n, size=budget, replace=False).astype(np.int64)
+    if method == CORESET:
+        return kcenter_greedy(x, budget, seed=seed)
+    if method == TYPICALITY:
+        typicality, radius = embeddings_to_typicality(x, knn_k)
+        return typicality_greedy(x, typicality, radius, budget, diversity_strength=diversity_strength)
+    return typiclust(x, budget, knn_k=knn_k, min_cluster_size=min_cluster_size, seed=seed)
+
+
+def select(
+    embeddings: np.ndarray,
+    method: str,
+    budget: int,
+    *,
+    seed: int = 0,
+    knn_k: int = 20,
+    diversity_strength: float = 1.0,
+    min_cluster_size: int = 5,
+) -> np.ndarray:
+    """Pick `budget` rows of (N, D) embeddings by `method` -> sorted unique (budget,) int64 row indices.
+
+    `full` returns all N rows (budget ignored). Pure and deterministic for a fixed seed,
+    also across thread counts. Bad input -> one-line ValueError.
+    """
+    return np.sort(
+        select_in_order(
+            embeddings, method, budget, seed=seed, knn_k=knn_k,
+            diversity_strength=diversity_strength, min_cluster_size=min_cluster_size,
+        )
+    )

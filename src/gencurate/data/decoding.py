@@ -1,0 +1,191 @@
+"""Decode a source in a pool of worker processes, streaming pixels into a memory-mapped array.
+
+The parent reads the source (only archives pass bytes through it), keeps at most a bounded
+window of chunks in flight, and writes each decoded image into row `index` of a
+preallocated (N, H, W, C) memmap. What stays in memory per image is a small `Record`
+(sizes, hashes), so peak memory grows with the window, not with N.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import stat
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from gencurate.data.cleaning import DECOMPRESSION_BOMB, UNREADABLE, pixels_to_digest, pixels_to_phash
+from gencurate.data.images import Decoded, decode_image, decode_pixels
+from gencurate.data.sources import BytesPayload, FilePayload, OversizedPayload, Payload, PixelsPayload, Source
+
+# Images per task: large enough that a worker rarely waits for the parent to hand over the next
+# task (each hand-off costs a wake-up of the parent, slow on busy cores), small enough that the
+# tail is short and a task's pixels and payload bytes stay within CHUNK_BYTES.
+MIN_CHUNK, MAX_CHUNK = 8, 256
+CHUNK_BYTES = 4 * 2**20
+TASKS_PER_WORKER = 8      # at least this many tasks per worker, so the work stays balanced
+CHUNKS_PER_WORKER = 4     # in-flight window: bounds memory while keeping every worker busy
+MIN_ITEMS_PER_WORKER = 32  # fewer items than this per process: not worth starting a pool
+# A file larger than 8 bytes per allowed pixel (raw 16-bit RGBA) cannot be a sane image: refused
+# before it is read whole, so an archive member cannot exhaust memory either.
+BYTES_PER_PIXEL_LIMIT = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeSettings:
+    image_size: int
+    channels: int
+    min_size: int
+    max_image_pixels: int
+
+    @property
+    def max_file_bytes(self) -> int:
+        return BYTES_PER_PIXEL_LIMIT * self.max_image_pixels
+
+
+def _oversized(limit: int) -> str:
+    return f"file larger than {limit} bytes ({BYTES_PER_PIXEL_LIMIT} bytes x prepare.max_image_pixels), not decoded"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What is kept per candidate after decoding (pixels go straight to the memmap).
+
+    Success: sha256 (of the source bytes) and width/height/mode of the original, plus the
+    pixel digest and (8,) uint8 perceptual hash. Failure: `reason` and `detail` only.
+    """
+
+    index: int
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    digest: bytes | None = None
+    phash: bytes = b"\0" * 8
+    reason: str = ""
+    detail: str = ""
+
+
+def decode_payload(index: int, payload: Payload, settings: DecodeSettings) -> tuple[Record, np.ndarray | None]:
+    """One candidate -> (Record, (H, W, C) uint8 pixels or None when rejected)."""
+    size_limit = settings.max_file_bytes
+    if isinstance(payload, OversizedPayload):
+        return Record(index, reason=DECOMPRESSION_BOMB, detail=_oversized(size_limit)), None
+    if isinstance(payload, PixelsPayload):
+        raw = np.ascontiguousarray(payload.pixels)
+        sha = hashlib.sha256(raw.tobytes()).hexdigest()
+        result = decode_pixels(raw, image_size=settings.image_size, channels=settings.channels, min_size=settings.min_size)
+    else:
+        if isinstance(payload, FilePayload):
+            try:
+                if not stat.S_ISREG(os.stat(payload.path).st_mode):  # a FIFO or device would block or never end
+                    return Record(index, reason=UNREADABLE, detail="not a regular file"), None
+                with open(payload.path, "rb") as f:
+                    # the size from the open file, so an oversized one is never read (nor a buffer
+                    # of the limit's size allocated for a small one)
+                    if os.fstat(f.fileno()).st_size > size_limit:
+                        return Record(index, reason=DECOMPRESSION_BOMB, detail=_oversized(size_limit)), None
+                    data = f.read()
+            except OSError as err:
+                return Record(index, reason=UNREADABLE, detail=f"{type(err).__name__}: {err.strerror or err}"), None
+        else:
+            data = payload.data
+        if len(data) > size_limit:
+            return Record(index, reason=DECOMPRESSION_BOMB, detail=_oversized(size_limit)), None
+        sha = hashlib.sha256(data).hexdigest()
+        result = decode_image(data, image_size=settings.image_size, channels=settings.channels,
+                              min_size=settings.min_size, max_image_pixels=settings.max_image_pixels)
+    if not isinstance(result, Decoded):
+        return Record(index, sha256=sha, reason=result.reason, detail=result.detail), None
+    record = Record(index, sha256=sha, width=result.width, height=result.height, mode=result.mode,
+                    digest=pixels_to_digest(result.pixels), phash=pixels_to_phash(result.pixels))
+    return record, result.pixels
+
+
+def _decode_chunk(chunk: list[tuple[int, Payload]], settings: DecodeSettings) -> list[tuple[Record, np.ndarray | None]]:
+    return [decode_payload(i, p, settings) for i, p in chunk]
+
+
+def chunk_items(n_items: int, workers: int, image_bytes: int) -> int:
+    """Images per task for `n_items` decoded images of `image_bytes` each, spread over `workers`."""
+    by_balance = math.ceil(n_items / (workers * TASKS_PER_WORKER))
+    return max(MIN_CHUNK, min(MAX_CHUNK, CHUNK_BYTES // image_bytes, by_balance))
+
+
+def _payload_bytes(payload: Payload) -> int:
+    if isinstance(payload, BytesPayload):
+        return len(payload.data)
+    return payload.pixels.nbytes if isinstance(payload, PixelsPayload) else 0
+
+
+def _chunks(payloads: Iterable[tuple[int, Payload]], size: int) -> Iterator[list[tuple[int, Payload]]]:
+    """Tasks of at most `size` items and (past the first item) CHUNK_BYTES of payload."""
+    chunk, nbytes = [], 0
+    for item in payloads:
+        chunk.append(item)
+        nbytes += _payload_bytes(item[1])
+        if len(chunk) >= size or nbytes >= CHUNK_BYTES:
+            yield chunk
+            chunk, nbytes = [], 0
+    if chunk:
+        yield chunk
+
+
+def _decoded_stream(payloads: Iterable[tuple[int, Payload]], settings: DecodeSettings, workers: int,
+                    chunk: int = MAX_CHUNK) -> Iterator[tuple[Record, np.ndarray | None]]:
+    if workers == 1:
+        for i, p in payloads:
+            yield decode_payload(i, p, settings)
+        return
+    # forkserver: workers start from a clean interpreter (no inherited threads or locks), forked
+    # from a server that imported the decoding stack once. An executor (unlike multiprocessing.Pool)
+    # fails loudly with BrokenProcessPool if a worker dies, e.g. killed for memory.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__, "scipy.fftpack"])
+    else:  # Windows
+        ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            window: deque = deque()
+            for task in _chunks(payloads, chunk):
+                window.append(pool.submit(_decode_chunk, task, settings))
+                if len(window) >= CHUNKS_PER_WORKER * workers:
+                    yield from window.popleft().result()
+            while window:
+                yield from window.popleft().result()
+    except BrokenProcessPool as err:
+        raise RuntimeError(f"a prepare worker process died ({err}); if it ran out of memory, lower "
+                           "prepare.workers or prepare.max_image_pixels") from err
+
+
+def decode_source(source: Source, rows: np.ndarray, *, settings: DecodeSettings, workers: int) -> list[Record]:
+    """Decode every entry of `source` into `rows` ((N, H, W, C) uint8, e.g. a memmap).
+
+    workers: processes (1 = decode in this process); capped so that each gets enough images.
+
+    Returns one `Record` per entry, in entry order. Row `i` holds entry `i`'s pixels when
+    its record has no `reason`; rows of rejected entries are left untouched.
+    """
+    n = len(source.entries)
+    records: list[Record | None] = [None] * n
+    workers = max(1, min(workers, math.ceil(n / MIN_ITEMS_PER_WORKER)))
+    chunk = chunk_items(n, workers, int(np.prod(rows.shape[1:])))
+    stream = _decoded_stream(source.payloads(settings.max_file_bytes), settings, workers, chunk)
+    for record, pixels in tqdm(stream, total=n, desc="prepare: decode", unit="img", mininterval=1.0):
+        records[record.index] = record
+        if pixels is not None:
+            rows[record.index] = pixels
+    missing = [source.entries[i].source for i, r in enumerate(records) if r is None]
+    if missing:
+        raise ValueError(f"{len(missing)} listed file(s) were not read from the source (first: {missing[0]}); "
+                         "did the source change while it was being prepared?")
+    return records

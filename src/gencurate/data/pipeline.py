@@ -1,0 +1,143 @@
+"""prepare's core: a source -> images.npy (kept rows) + manifest and rejected tables.
+
+Two passes over disk, one over the source: decode every candidate into a scratch memmap
+(keeping only hashes and sizes in memory), decide removals and splits, then copy the kept
+rows into the final memory-mappable (N, H, W, C) uint8 array chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from gencurate.config import PrepareConfig
+from gencurate.data.cleaning import PHASH_BYTES, Rejection, find_duplicates, match_detail
+from gencurate.data.decoding import DecodeSettings, Record, decode_source
+from gencurate.data.sources import Source, open_source
+from gencurate.data.splits import SPLITS, labels_to_splits
+from gencurate.io import TMP_PREFIX, atomic_path
+from gencurate.runtime import cpu_count
+
+MANIFEST_COLUMNS = ("id", "source", "sha256", "width", "height", "mode", "split", "label", "label_name")
+REJECTED_COLUMNS = ("source", "reason", "detail")
+COPY_BYTES = 16 * 2**20  # bytes per chunk when compacting kept images (bounds peak memory)
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """manifest: one row per kept image (MANIFEST_COLUMNS); rejected: REJECTED_COLUMNS."""
+
+    manifest: pd.DataFrame
+    rejected: pd.DataFrame
+    source: Source
+
+
+def source_splits(source: Source, config: PrepareConfig) -> list[str] | None:
+    """The source's own split when it has one and `use_source_split` is set, else None."""
+    if not config.use_source_split or any(e.split is None for e in source.entries):
+        return None
+    bad = sorted({e.split for e in source.entries} - set(SPLITS))
+    if bad:
+        raise ValueError(f"{source.description}: unknown split value(s) {bad}; expected {list(SPLITS)}")
+    return [e.split for e in source.entries]
+
+
+def prepare_dataset(config: PrepareConfig, *, images_path: str | Path, demo_path: str | Path,
+                    workers: int | None = None) -> PreparedDataset:
+    """Read, decode, clean and split `config.source`; write kept images to `images_path`.
+
+    images_path receives an (N, S, S, C) uint8 .npy (S = image_size, C = channels), row i
+    being manifest id i. `workers` overrides `config.workers` (0 = all usable cores).
+    """
+    source = open_source(config.source, demo_path=demo_path)
+    entries = source.entries
+    if not entries:
+        raise ValueError(f"{source.description}: no image files found ({len(source.ignored)} other file(s))")
+    n, size, channels = len(entries), config.image_size, config.channels
+    settings = DecodeSettings(image_size=size, channels=channels, min_size=config.min_size,
+                              max_image_pixels=config.max_image_pixels)
+    images_path = Path(images_path)
+    images_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, scratch = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".npy", dir=images_path.parent)
+    os.close(fd)
+    try:
+        rows = open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, size, size, channels))
+        workers = config.workers if workers is None else workers
+        records = decode_source(source, rows, settings=settings, workers=workers or cpu_count())
+        kept, splits, rejected = _decide(source, records, config)
+        _copy_rows(rows, kept, images_path)
+        del rows
+    finally:
+        Path(scratch).unlink(missing_ok=True)
+    manifest = _manifest(source, records, kept, splits)
+    return PreparedDataset(manifest, _rejected_table(rejected), source)
+
+
+def _decide(source: Source, records: list[Record], config: PrepareConfig
+            ) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
+    """(kept candidate indices (K,), their splits (K,), every rejection)."""
+    names = [e.source for e in source.entries]
+    rejected = list(source.ignored)
+    rejected += [Rejection(names[r.index], r.reason, r.detail) for r in records if r.reason]
+    fixed = source_splits(source, config)
+    digests = [None if r.reason else r.digest for r in records]
+    phashes = np.frombuffer(b"".join(r.phash for r in records), dtype=np.uint8).reshape(len(records), PHASH_BYTES)
+    matches = find_duplicates(digests, phashes, max_distance=config.near_duplicate_distance, splits=fixed)
+    rejected += [Rejection(names[m.index], m.reason, match_detail(m, names, fixed)) for m in matches]
+    removed = {m.index for m in matches}
+    kept = np.array([i for i, d in enumerate(digests) if d is not None and i not in removed], dtype=np.int64)
+    if len(kept) == 0:
+        raise ValueError(f"{source.description}: every image was rejected (see the reasons in rejected.parquet: "
+                         f"{sorted({r.reason for r in rejected})})")
+    if fixed is not None:
+        splits = np.array([fixed[i] for i in kept], dtype=str)
+    else:
+        labels = np.array([source.entries[i].label for i in kept], dtype=np.int64)
+        splits = labels_to_splits(labels, reference_fraction=config.reference_fraction, seed=config.seed)
+    return kept, splits, rejected
+
+
+def _copy_rows(rows: np.ndarray, kept: np.ndarray, images_path: Path) -> None:
+    """Compact the kept rows of the scratch array into the final .npy, chunk by chunk."""
+    with atomic_path(images_path) as tmp:
+        out = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *rows.shape[1:]))
+        step = max(1, COPY_BYTES // max(1, int(np.prod(rows.shape[1:]))))
+        for start in tqdm(range(0, len(kept), step), desc="prepare: write", unit="chunk", mininterval=1.0):
+            out[start:start + step] = rows[kept[start:start + step]]
+        out.flush()
+        del out
+
+
+def _manifest(source: Source, records: list[Record], kept: np.ndarray, splits: np.ndarray) -> pd.DataFrame:
+    entries = [source.entries[i] for i in kept]
+    recs = [records[i] for i in kept]
+    return pd.DataFrame({
+        "id": np.arange(len(kept), dtype=np.int64),
+        "source": pd.Series([e.source for e in entries], dtype=str),
+        "sha256": pd.Series([r.sha256 for r in recs], dtype=str),
+        "width": np.array([r.width for r in recs], dtype=np.int64),
+        "height": np.array([r.height for r in recs], dtype=np.int64),
+        "mode": pd.Series([r.mode for r in recs], dtype=str),
+        "split": pd.Series(list(splits), dtype=str),
+        "label": np.array([e.label for e in entries], dtype=np.int64),
+        "label_name": pd.Series([e.label_name for e in entries], dtype=str),
+    }, columns=list(MANIFEST_COLUMNS))
+
+
+def _rejected_table(rejected: list[Rejection]) -> pd.DataFrame:
+    rejected = sorted(rejected, key=lambda r: (r.source, r.reason))
+    return pd.DataFrame({col: pd.Series([getattr(r, col) for r in rejected], dtype=str) for col in REJECTED_COLUMNS},
+                        columns=list(REJECTED_COLUMNS))
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Parquet, atomically; the same frame always gives the same bytes."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)

@@ -1,0 +1,67 @@
+"""All feature-space metrics of one generated set at once, sharing the k-NN passes.
+
+Precision/recall (k = prc_k) and density/coverage (k = dc_k) need the real k-NN radii, the
+generated k-NN radii and the generated-vs-real distances; computed separately that is five
+N x N sweeps, here the equivalent of two: one symmetric half-sweep per set for the radii (both k
+at once) and one cross sweep for every ball membership (`knn.ball_statistics`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gencurate.metrics.dc import DC_K, dc_neighbourhoods_to_metric
+from gencurate.metrics.fd import fd_features_to_metric
+from gencurate.metrics.kid import kid_features_to_metric
+from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, as_features, ball_statistics, nearest_squared_distances
+from gencurate.metrics.memorisation import memorisation_features_to_metric
+from gencurate.metrics.prc import PRC_K, prc_memberships_to_metric
+
+
+def features_to_metrics(
+    samples: np.ndarray | torch.Tensor,
+    reference: np.ndarray | torch.Tensor,
+    train: np.ndarray | torch.Tensor | None = None,
+    *,
+    kid_subsets: int = 50,
+    kid_subset_size: int = 500,
+    prc_k: int = PRC_K,
+    dc_k: int = DC_K,
+    memorisation_quantile: float = 0.05,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> dict[str, float]:
+    """Generated (M, D), reference (N, D) and optional training-subset (T, D) features -> metrics dict.
+
+    Keys: fd, kid_mean, kid_std, precision, recall, density, coverage, and with `train`
+    memorisation and memorisation_threshold (see gencurate.metrics.keys). The keyword
+    arguments mirror the `evaluate` params section.
+    """
+    fake = as_features(samples, "samples", device=device)
+    real = as_features(reference, "reference", device=device)
+    if fake.shape[1] != real.shape[1]:
+        raise ValueError(f"samples have {fake.shape[1]} feature dims but the reference has {real.shape[1]}")
+    k_max = max(prc_k, dc_k)
+    for name, n, k in (("reference", len(real), k_max), ("samples", len(fake), prc_k)):
+        if n < k + 1:
+            raise ValueError(f"{name}: {n} points are too few for {k}-NN balls (need at least {k + 1})")
+    out: dict[str, float] = {}
+    out.update(fd_features_to_metric(fake.cpu(), real.cpu()))
+    out.update(kid_features_to_metric(
+        fake.cpu(), real.cpu(), subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+    ))
+    knn = dict(batch_size=batch_size, device=device, progress=progress)
+    # Column k of the self k-NN (the point itself first, at ~0) is the squared k-th neighbour radius.
+    real_nn = nearest_squared_distances(real, k=k_max + 1, **knn)
+    fake_nn = nearest_squared_distances(fake, k=prc_k + 1, **knn)
+    stats = ball_statistics(
+        fake, real, sq_radii_a=fake_nn[:, prc_k], sq_radii_b=real_nn[:, prc_k], sq_count_radii_b=real_nn[:, dc_k], **knn
+    )
+    out.update(prc_memberships_to_metric(stats.a_in_b[0], stats.b_in_a[0]))
+    out.update(dc_neighbourhoods_to_metric(stats.a_open_count[0], stats.b_nearest_sq, real_nn[:, dc_k], k=dc_k))
+    if train is not None:
+        out.update(memorisation_features_to_metric(fake, train, quantile=memorisation_quantile, **knn))
+    return out

@@ -1,0 +1,77 @@
+"""`gencurate embed [--role selection|evaluation]`: prepared images -> L2-normalised embeddings.
+
+Reads paths.images (memory-mapped) and paths.manifest, the role's `encoders.<role>`
+section and `embed`; writes paths.embedding(role) (N, D) float32, row i = manifest row i,
+and paths.embedding_meta(role). The forward pass runs through Lightning's
+Trainer.predict, so `embed.accelerator/devices/strategy` scale it to GPUs or processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gencurate.config import Params
+from gencurate.config.embed import ENCODER_ROLES
+from gencurate.io import TMP_PREFIX, read_npy, write_json, write_npy
+from gencurate.stages.common import stage_params
+
+# Keys of the <role>.json written beside each embedding (the evaluate stage checks them).
+META_NAME = "name"
+META_WEIGHTS = "weights"
+META_INPUT_SIZE = "input_size"
+META_DIM = "dim"
+META_N = "n"
+META_IMAGES_SHA256 = "images_sha256"
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Path, manifest_path: Path) -> None:
+    """Embedding row i must be manifest row i: same count, ids = row numbers."""
+    if len(images) != len(manifest):
+        raise ValueError(f"{images_path} has {len(images)} images but {manifest_path} has {len(manifest)} rows; rerun prepare")
+    if not np.array_equal(manifest["id"].to_numpy(), np.arange(len(manifest))):
+        raise ValueError(f"{manifest_path}: ids must equal row numbers; rerun prepare")
+
+
+def embed_role(params: Params, role: str) -> None:
+    from gencurate.encoders import load_encoder
+    from gencurate.encoders.lightning_embed import embed_with_lightning
+
+    paths, cfg, run = params.paths, params.encoders.role(role), params.embed
+    for path in (paths.images, paths.manifest):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; run `gencurate prepare` first")
+    images = read_npy(paths.images)
+    check_inputs(images, pd.read_parquet(paths.manifest, columns=["id"]), images_path=paths.images, manifest_path=paths.manifest)
+    # Loaded on the CPU; Lightning moves it to the accelerator of each rank.
+    enc = load_encoder(cfg.name, weights=cfg.weights, input_size=cfg.input_size, device="cpu")
+    out = paths.embedding(role)
+    print(f"embed {role}: {len(images)} images with {enc.name} at {enc.input_size}px ({enc.dim}-d)")
+    embedding = embed_with_lightning(
+        enc, paths.images, shard_dir=out.with_name(f"{TMP_PREFIX}{out.stem}-shards"),
+        batch_size=run.batch_size, num_workers=run.num_workers,
+        accelerator=run.accelerator, devices=run.devices, strategy=run.strategy,
+    )
+    if embedding is None:  # a non-zero rank of a multi-process launch: rank 0 writes
+        return
+    write_npy(out, embedding)
+    write_json(paths.embedding_meta(role), {
+        META_NAME: enc.name, META_WEIGHTS: enc.weights, META_INPUT_SIZE: enc.input_size, META_DIM: enc.dim,
+        META_N: len(embedding), META_IMAGES_SHA256: file_sha256(paths.images),
+    })
+
+
+def main(args: argparse.Namespace) -> None:
+    params = stage_params(args)
+    role = getattr(args, "role", None)
+    for r in ENCODER_ROLES if role is None else (role,):
+        embed_role(params, r)

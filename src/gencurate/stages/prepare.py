@@ -1,0 +1,28 @@
+"""`gencurate prepare`: an image folder / archive / the demo -> images.npy, manifest, rejected, dataset card."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gencurate.data.card import write_dataset_card
+from gencurate.data.pipeline import prepare_dataset, write_table
+from gencurate.io import atomic_path, read_npy
+from gencurate.stages.common import stage_params
+
+
+def main(args: argparse.Namespace) -> None:
+    params = stage_params(args)
+    paths, config = params.paths, params.prepare
+    prepared = Path(paths.prepared)
+    # Build the whole output folder aside and swap it in, so the three files always belong together.
+    with atomic_path(prepared, directory=True) as tmp:
+        result = prepare_dataset(config, images_path=tmp / paths.images.relative_to(prepared), demo_path=paths.demo)
+        write_table(result.manifest, tmp / paths.manifest.relative_to(prepared))
+        write_table(result.rejected, tmp / paths.rejected.relative_to(prepared))
+    with atomic_path(paths.dataset_card, directory=True) as card_dir:
+        write_dataset_card(card_dir, images=read_npy(paths.images), manifest=result.manifest,
+                           rejected=result.rejected, source=result.source, config=config)
+    counts = result.manifest["split"].value_counts().to_dict()
+    print(f"prepare: kept {len(result.manifest)} images ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
+          f"removed {len(result.rejected)} -> {paths.prepared}, {paths.dataset_card}")

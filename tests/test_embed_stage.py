@@ -1,0 +1,149 @@
+"""The `embed` stage end to end in a temporary folder, shard merging, and multi-process parity."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from gencurate.cli import main as cli_main
+from gencurate.config import ParamsError, load_params, params_from_mapping
+from gencurate.encoders import embed_images, load_encoder
+from gencurate.encoders.lightning_embed import SHARD_FEATURES, SHARD_INDEX, embed_with_lightning, merge_shards, shard_file
+from gencurate.io import read_json
+from gencurate.stages import embed as stage
+
+N_IMAGES = 12
+
+
+def blob_images(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
+    """uint8 (n, size, size, 1): a bright square at a random place on a dark ground."""
+    rng = np.random.default_rng(seed)
+    out = rng.integers(0, 40, (n, size, size, 1), dtype=np.uint8)
+    for i in range(n):
+        y, x = rng.integers(0, size - 6, 2)
+        out[i, y: y + 6, x: x + 6] = rng.integers(150, 256)
+    return out
+
+
+@pytest.fixture()
+def workspace(tmp_path, monkeypatch, default_params_dict):
+    """A folder with params.yaml (tiny encoders) and prepared images + manifest."""
+    params = default_params_dict
+    params["embed"].update(batch_size=5, num_workers=0, accelerator="cpu")
+    params["encoders"]["selection"].update(name="efficientnet-lite0", input_size=32)
+    params["encoders"]["evaluation"].update(name="efficientnet-lite0", input_size=64)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    paths = load_params().paths
+    paths.images.parent.mkdir(parents=True)
+    images = blob_images(N_IMAGES)
+    np.save(paths.images, images)
+    pd.DataFrame({"id": np.arange(N_IMAGES), "split": ["train"] * N_IMAGES}).to_parquet(paths.manifest)
+    return tmp_path, images
+
+
+def test_stage_writes_aligned_unit_embeddings_and_meta(workspace):
+    root, images = workspace
+    assert cli_main(["embed"]) == 0  # no --role: both roles
+    params = load_params()
+    digest = hashlib.sha256(params.paths.images.read_bytes()).hexdigest()
+    for role, size in (("selection", 32), ("evaluation", 64)):
+        emb = np.load(params.paths.embedding(role))
+        assert emb.shape == (N_IMAGES, 1280) and emb.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+        # Row i is image i: the same as the plain in-memory path.
+        enc = load_encoder("efficientnet-lite0", input_size=size, device="cpu")
+        np.testing.assert_allclose(emb, embed_images(enc, images, batch_size=N_IMAGES, progress=False), atol=1e-5)
+        meta = read_json(params.paths.embedding_meta(role))
+        assert meta == {
+            stage.META_NAME: "efficientnet-lite0", stage.META_WEIGHTS: enc.weights, stage.META_INPUT_SIZE: size,
+            stage.META_DIM: 1280, stage.META_N: N_IMAGES, stage.META_IMAGES_SHA256: digest,
+        }
+    # Nothing but the declared outputs (no leftover shard folders or temporaries).
+    assert sorted(p.name for p in params.paths.embedding("selection").parent.iterdir()) == [
+        "evaluation.json", "evaluation.npy", "selection.json", "selection.npy"]
+
+
+def test_stage_one_role_is_deterministic(workspace):
+    args = argparse.Namespace(params="params.yaml", role="selection")
+    stage.main(args)
+    paths = load_params().paths
+    first = np.load(paths.embedding("selection"))
+    assert not paths.embedding("evaluation").exists()
+    stage.main(args)
+    np.testing.assert_array_equal(np.load(paths.embedding("selection")), first)
+
+
+def test_stage_refuses_misaligned_manifest_with_one_line(workspace, capsys):
+    paths = load_params().paths
+    pd.DataFrame({"id": np.arange(N_IMAGES - 1)}).to_parquet(paths.manifest)
+    assert cli_main(["embed", "--role", "selection"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has 12 images but" in err and "rerun prepare" in err and "\n" not in err
+    paths.images.unlink()
+    assert cli_main(["embed", "--role", "selection"]) == 2
+    assert "run `gencurate prepare` first" in capsys.readouterr().err
+
+
+def test_stage_names_missing_weights_file(workspace, capsys):
+    params = yaml.safe_load(open("params.yaml"))
+    params["encoders"]["selection"]["weights"] = "/no/such/lite0.pth"
+    open("params.yaml", "w").write(yaml.safe_dump(params))
+    assert cli_main(["embed", "--role", "selection"]) == 2
+    assert "efficientnet-lite0: weights file '/no/such/lite0.pth' does not exist" in capsys.readouterr().err
+
+
+def test_embed_params_are_strict(default_params_dict):
+    params = default_params_dict
+    params["encoders"]["selection"]["input_size"] = None  # the encoder's native size
+    assert params_from_mapping(params).encoders.selection.input_size is None
+    params["encoders"]["selection"]["name"] = "resnet50"
+    with pytest.raises(ParamsError, match="unknown encoder 'resnet50'"):
+        params_from_mapping(params)
+    params["encoders"]["selection"]["name"] = "efficientnet-lite0"
+    params["embed"]["strategy"] = "ddp_spawn"
+    assert params_from_mapping(params).embed.strategy == "ddp_spawn"
+    params["embed"]["strategi"] = "ddp"
+    with pytest.raises(ParamsError, match="did you mean 'strategy'"):
+        params_from_mapping(params)
+
+
+def write_shard(shard_dir, rank, index, features):
+    shard_dir.mkdir(exist_ok=True)
+    np.savez(shard_file(shard_dir, rank), **{SHARD_INDEX: np.asarray(index), SHARD_FEATURES: np.asarray(features, np.float32)})
+
+
+def test_merge_shards_by_hand(tmp_path):
+    shards = tmp_path / "shards"
+    # Two ranks with interleaved indices (a distributed sampler's split) and one repeated row.
+    write_shard(shards, 0, [0, 2, 4], [[0, 0], [2, 2], [4, 4]])
+    write_shard(shards, 1, [1, 3, 4], [[1, 1], [3, 3], [4, 4]])
+    np.testing.assert_array_equal(merge_shards(shards, world_size=2, n=5, dim=2), np.repeat(np.arange(5.0), 2).reshape(5, 2))
+    with pytest.raises(ValueError, match="cover 3 of 5"):
+        merge_shards(shards, world_size=1, n=5, dim=2)
+    with pytest.raises(ValueError, match="rank 2 is missing"):
+        merge_shards(shards, world_size=3, n=5, dim=2)
+    write_shard(shards, 1, [1, 3, 4], [[1, 1], [3, 3], [9, 9]])
+    with pytest.raises(ValueError, match="disagrees"):
+        merge_shards(shards, world_size=2, n=5, dim=2)
+    with pytest.raises(ValueError, match="outside"):
+        merge_shards(shards, world_size=2, n=4, dim=2)
+
+
+@pytest.mark.slow
+def test_ddp_spawn_on_two_cpu_processes_matches_one_process(tmp_path):
+    images = blob_images(21, seed=3)
+    np.save(tmp_path / "images.npy", images)
+    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu")
+    single = embed_images(enc, images, batch_size=4, progress=False)
+    multi = embed_with_lightning(
+        enc, tmp_path / "images.npy", shard_dir=tmp_path / "shards", batch_size=4,
+        accelerator="cpu", devices=2, strategy="ddp_spawn", progress=False,
+    )
+    np.testing.assert_allclose(multi, single, atol=1e-5)
+    assert not (tmp_path / "shards").exists()

@@ -1,0 +1,139 @@
+"""End to end: `gencurate select` on a generated manifest + embeddings in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from gencurate.cli import main as cli_main
+from gencurate.config import load_params
+from gencurate.io import read_ids, write_npy
+from gencurate.selection.stats import (
+    CLASS_HISTOGRAM, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, OUTLIER_SHARE,
+    RUNTIME_SECONDS, STATS_FILE,
+)
+
+METHODS = ["full", "random", "coreset", "typicality", "typiclust"]
+NAMES = ["shirt", "shoe", "bag"]
+
+
+def _write_inputs(root, *, n_train=150, n_reference=30, dim=12, seed=0):
+    """A manifest (train rows interleaved with reference rows) and L2-normalised embeddings."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_reference
+    labels = rng.integers(0, len(NAMES), n)
+    centres = rng.standard_normal((len(NAMES), dim)) * 3
+    x = (centres[labels] + rng.standard_normal((n, dim))).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    split = np.array(["train"] * n_train + ["reference"] * n_reference, dtype=object)
+    rng.shuffle(split)
+    labels[:5] = -1  # some unlabelled rows
+    manifest = pd.DataFrame({
+        "id": np.arange(n, dtype=np.int64),
+        "split": split,
+        "label": labels,
+        "label_name": [None if v < 0 else NAMES[v] for v in labels],
+    })
+    return manifest, x
+
+
+def _setup(tmp_path, default_params_dict, *, budget=20, methods=METHODS, n_train=150):
+    params = default_params_dict
+    for key in params["paths"]:
+        if key != "demo":
+            params["paths"][key] = str(tmp_path / params["paths"][key])
+    params["study"]["methods"] = list(methods)
+    params["select"].update(budget=budget, knn_k=5, typiclust_min_cluster_size=3)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    p = load_params(path)
+    manifest, x = _write_inputs(tmp_path, n_train=n_train)
+    p.paths.manifest.parent.mkdir(parents=True)
+    manifest.to_parquet(p.paths.manifest)
+    write_npy(p.paths.embedding("selection"), x)
+    return path, p, manifest
+
+
+def test_select_stage_writes_selections_and_report(tmp_path, default_params_dict):
+    path, p, manifest = _setup(tmp_path, default_params_dict)
+    assert cli_main(["select", "--params", str(path)]) == 0
+
+    train_ids = set(manifest.loc[manifest["split"] == "train", "id"])
+    for method in METHODS:
+        text = p.paths.selection(method).read_text()
+        ids = read_ids(p.paths.selection(method))
+        assert list(ids) == sorted(set(ids)), "sorted and unique"
+        assert set(ids) <= train_ids, "only train images are selectable"
+        assert len(ids) == (len(train_ids) if method == "full" else 20)
+        assert text == "".join(f"{i}\n" for i in ids)
+    assert sorted(f.name for f in p.paths.selection("x").parent.iterdir()) == sorted(f"{m}.txt" for m in METHODS)
+
+    report = Path(p.paths.selection_report)
+    stats = json.loads((report / STATS_FILE).read_text())
+    assert set(stats["methods"]) == set(METHODS)
+    for method, entry in stats["methods"].items():
+        assert entry[N_PICKED] == (150 if method == "full" else 20)
+        assert entry[RUNTIME_SECONDS] >= 0
+        assert 0.0 <= entry[OUTLIER_SHARE] <= 1.0
+        assert entry[MEAN_NEAREST_PICK_DISTANCE] > 0
+        hist = entry[CLASS_HISTOGRAM]
+        assert set(hist) <= set(NAMES)
+        assert sum(hist.values()) <= entry[N_PICKED]  # unlabelled rows are not counted
+    assert stats["methods"]["full"][MEAN_TYPICALITY] == pytest.approx(stats["dataset"][MEAN_TYPICALITY])
+    # The study's claims on this data: typicality prefers dense rows, coreset spreads out.
+    methods = stats["methods"]
+    assert methods["typicality"][MEAN_TYPICALITY] > methods["random"][MEAN_TYPICALITY] > methods["coreset"][MEAN_TYPICALITY]
+    assert methods["coreset"][MEAN_NEAREST_PICK_DISTANCE] > methods["random"][MEAN_NEAREST_PICK_DISTANCE]
+    assert methods["coreset"][OUTLIER_SHARE] > methods["typicality"][OUTLIER_SHARE] == 0.0
+    png = (report / MAP_FILE).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_select_stage_is_reproducible_and_drops_stale_methods(tmp_path, default_params_dict):
+    path, p, _ = _setup(tmp_path, default_params_dict, methods=["random", "coreset"])
+    assert cli_main(["select", "--params", str(path)]) == 0
+    first = {m: p.paths.selection(m).read_text() for m in ("random", "coreset")}
+    params = yaml.safe_load(path.read_text())
+    params["study"]["methods"] = ["coreset"]
+    path.write_text(yaml.safe_dump(params))
+    assert cli_main(["select", "--params", str(path)]) == 0
+    assert p.paths.selection("coreset").read_text() == first["coreset"]
+    assert not p.paths.selection("random").exists()
+
+
+def test_budget_larger_than_train_split_is_one_line_error(tmp_path, default_params_dict, capsys):
+    path, p, _ = _setup(tmp_path, default_params_dict, budget=151, methods=["full", "random"])
+    assert cli_main(["select", "--params", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "select.budget: 151 exceeds the 150 train images" in err and "\n" not in err
+    assert not p.paths.selection("random").exists()
+
+
+def test_full_only_ignores_budget(tmp_path, default_params_dict):
+    path, p, _ = _setup(tmp_path, default_params_dict, budget=1000, methods=["full"])
+    assert cli_main(["select", "--params", str(path)]) == 0
+    assert len(read_ids(p.paths.selection("full"))) == 150
+
+
+def test_misaligned_embeddings_are_one_line_error(tmp_path, default_params_dict, capsys):
+    path, p, _ = _setup(tmp_path, default_params_dict, methods=["random"])
+    write_npy(p.paths.embedding("selection"), np.zeros((7, 3), dtype=np.float32))
+    assert cli_main(["select", "--params", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has shape (7, 3) but" in err and "gencurate embed --role selection" in err and "\n" not in err
+
+
+def test_nan_embedding_is_one_line_error(tmp_path, default_params_dict, capsys):
+    path, p, manifest = _setup(tmp_path, default_params_dict, methods=["random"])
+    x = np.load(p.paths.embedding("selection"))
+    first_train = int(np.flatnonzero(manifest["split"] == "train")[3])
+    x[first_train, 2] = np.nan
+    write_npy(p.paths.embedding("selection"), x)
+    assert cli_main(["select", "--params", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"selection.npy: embeddings row {first_train} contains NaN or inf" in err

@@ -1,0 +1,205 @@
+"""DDPM training with Lightning on tiny generated data: overfitting, kill-and-resume, checkpoints, the stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from gencurate.config import DiffusionConfig, TrainConfig, UNetConfig
+from gencurate.diffusion import checkpoint as ckpt
+from gencurate.diffusion.module import uint8_to_unit
+from gencurate.diffusion.training import last_checkpoint_path, train_diffusion
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_images(n: int = 8, size: int = 16, channels: int = 1) -> np.ndarray:
+    """n distinct uint8 images [n x size x size x C]: a bright square at n positions on a dark field."""
+    images = np.full((n, size, size, channels), 20, dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, 4)
+        images[i, 2 + 6 * r : 6 + 6 * r, 1 + 3 * c : 5 + 3 * c] = 230
+    return images
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = TrainConfig(
+        steps=12, batch_size=4, lr=2e-3, warmup_steps=2, ema_decay=0.9, hflip=True, log_every_n_steps=1,
+        sample_every_n_steps=1000, checkpoint_every_n_steps=4, accelerator="cpu",
+        unet=UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(8,), dropout=0.1),
+        diffusion=DiffusionConfig(timesteps=100, schedule="cosine", prediction="eps"),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def run(tmp_path, name, config, *, images=None, callbacks=(), seed=0):
+    return train_diffusion(
+        images=toy_images() if images is None else images, config=config, seed=seed, selection_sha256="abc",
+        model_dir=tmp_path / name / "model", log_dir=tmp_path / name / "logs", callbacks=callbacks, progress=False,
+    )
+
+
+def mean_loss(module, images, seed=0) -> float:
+    """Loss of the EMA model on fixed draws of t and noise (comparable across models)."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = uint8_to_unit(torch.from_numpy(images).permute(0, 3, 1, 2)).repeat(16, 1, 1, 1)
+    with torch.no_grad():
+        return module.diffusion.loss(module.ema_model.eval(), x0, generator=g).item()
+
+
+class Kill(Exception):
+    """Stands in for a SIGKILL: training stops abruptly after `at` steps."""
+
+
+class KillAt:
+    def __new__(cls, at):
+        import lightning as L
+
+        class _Kill(L.Callback):
+            def on_train_batch_end(self, trainer, *args):
+                if trainer.global_step == at:
+                    raise Kill(f"killed at step {at}")
+
+        return _Kill()
+
+
+def test_tiny_model_overfits_eight_images(tmp_path):
+    config = tiny_config(steps=150, lr=3e-3, warmup_steps=10, ema_decay=0.9, hflip=False, checkpoint_every_n_steps=150,
+                         log_every_n_steps=50,
+                         unet=UNetConfig(base_channels=16, channel_mults=(1, 2), attention_resolutions=(), dropout=0.0))
+    images = toy_images()
+    result = run(tmp_path, "fit", config, images=images)
+    after = mean_loss(result.module, images)
+    # an untrained UNet outputs zeros: loss = E[eps^2] = 1; 150 steps on 8 images get well below it
+    assert after < 0.25, after
+    metrics = json.loads((tmp_path / "fit" / "logs" / "metrics.json").read_text())
+    assert metrics["step"] == 149 and metrics["train"]["loss"] < 0.5  # the last logged training loss
+
+
+def test_kill_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    config = tiny_config()  # dropout, flips and warm-up all in play
+    straight = run(tmp_path, "straight", config)
+    with pytest.raises(Kill):
+        run(tmp_path, "resumed", config, callbacks=[KillAt(6)])  # last.ckpt holds step 4
+    assert ckpt.read_resume_info(last_checkpoint_path(tmp_path / "resumed" / "model")).global_step == 4
+    resumed = run(tmp_path, "resumed", config)
+    assert resumed.resumed_from == last_checkpoint_path(tmp_path / "resumed" / "model")
+    assert resumed.module.ema_steps == straight.module.ema_steps == 12
+    for key, value in straight.module.state_dict().items():
+        assert torch.equal(value, resumed.module.state_dict()[key]), key
+    a, b = straight.checkpoint(), resumed.checkpoint()
+    assert all(torch.equal(a[ckpt.KEY_EMA_STATE][k], b[ckpt.KEY_EMA_STATE][k]) for k in a[ckpt.KEY_EMA_STATE])
+    # the resumed run continued the interrupted run's loss curve, without the replayed steps twice
+    def steps(name):
+        rows = (tmp_path / name / "logs" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+        return [int(r.split("\t")[0]) for r in rows[1:]]
+
+    assert steps("resumed") == steps("straight") and len(steps("resumed")) == 12
+
+
+def test_a_changed_config_or_selection_starts_fresh(tmp_path):
+    config = tiny_config(steps=4)
+    run(tmp_path, "a", config)
+    last = last_checkpoint_path(tmp_path / "a" / "model")
+    assert last.exists()
+    again = run(tmp_path, "a", config)
+    assert again.resumed_from == last  # same run: resumes (already complete)
+    changed = run(tmp_path, "a", tiny_config(steps=4, lr=1e-3))
+    assert changed.resumed_from is None
+    assert ckpt.read_resume_info(last).fingerprint["train"]["lr"] == 1e-3
+    # only logistics may change without losing a run
+    assert run(tmp_path, "a", tiny_config(steps=4, lr=1e-3, log_every_n_steps=2)).resumed_from == last
+    assert run(tmp_path, "a", tiny_config(steps=4, lr=1e-3), seed=1).resumed_from is None
+
+
+def test_model_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
+    config = tiny_config(steps=4, diffusion=DiffusionConfig(timesteps=100, schedule="linear", prediction="v"))
+    result = run(tmp_path, "c", config, images=toy_images(channels=3))
+    path = tmp_path / "model.ckpt"
+    ckpt.save_checkpoint(path, result.checkpoint())
+    raw = torch.load(path, weights_only=True)
+    assert raw[ckpt.KEY_STEP] == 4 and raw[ckpt.KEY_IMAGE_SHAPE] == [16, 16, 3]
+    assert raw[ckpt.KEY_VERSION] and raw[ckpt.KEY_SELECTION_SHA256] == "abc"
+    loaded = ckpt.load_checkpoint(path)
+    assert loaded.diffusion.prediction.value == "v" and loaded.diffusion.schedule.value == "linear"
+    assert loaded.image_shape == (16, 16, 3)
+    for key, value in result.module.ema_model.state_dict().items():
+        assert torch.equal(loaded.unet.state_dict()[key], value)
+    assert not torch.equal(loaded.unet.conv_out.weight, result.module.model.conv_out.weight), "EMA, not raw weights"
+    with pytest.raises(ValueError, match="not a gencurate-ddpm checkpoint"):
+        torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+        ckpt.load_checkpoint(tmp_path / "other.ckpt")
+
+
+def write_tiny_project(root, *, steps=6):
+    """images.npy, a selection file and a params.yaml with a tiny training config, in `root`."""
+    from gencurate.io import write_ids, write_npy
+
+    with open(__import__("pathlib").Path(__file__).resolve().parents[1] / "params.yaml") as f:
+        params = yaml.safe_load(f)
+    write_npy(root / params["paths"]["prepared"] / "images.npy", toy_images(n=12))
+    write_ids(root / params["paths"]["selections"] / "random.txt", [1, 3, 5, 7, 9, 11])
+    params["study"] = {"methods": ["random"], "seeds": [0]}
+    params["train"].update(steps=steps, batch_size=4, warmup_steps=2, log_every_n_steps=1, sample_every_n_steps=3,
+                           checkpoint_every_n_steps=3, accelerator="cpu")
+    params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], attention_resolutions=[8])
+    params["train"]["diffusion"]["timesteps"] = 50
+    params["sample"].update(num_samples=10, steps=4, batch_size=4, accelerator="cpu")
+    params["evaluate"].update(num_samples=10, kid_subset_size=5)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+def test_train_stage_end_to_end(tmp_path, monkeypatch):
+    from gencurate.cli import main
+    from gencurate.config import load_params
+
+    write_tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--params", "params.yaml", "--method", "random", "--seed", "0"]) == 0
+    paths = load_params("params.yaml").paths
+    raw = torch.load(paths.checkpoint("random", 0), weights_only=True)
+    assert raw[ckpt.KEY_STEP] == 6 and raw[ckpt.KEY_IMAGE_SHAPE] == [16, 16, 1]
+    assert raw[ckpt.KEY_SELECTION_SHA256] == ckpt.file_sha256(paths.selection("random"))
+    assert sorted(p.name for p in paths.model_dir("random", 0).iterdir()) == ["last.ckpt", "model.ckpt"]
+    logs = paths.train_log_dir("random", 0)
+    assert (logs / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+    assert (logs / "plots" / "metrics" / "train" / "lr.tsv").is_file()
+    grids = sorted(p.name for p in (logs / "plots" / "images" / "samples").iterdir())
+    assert grids == ["step0000003.png", "step0000006.png"]
+    assert not (tmp_path / "dvc.yaml").exists(), "dvclive must not write a dvc.yaml"
+
+
+def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypatch, capsys):
+    from gencurate.cli import main
+
+    write_tiny_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "selections" / "random.txt").unlink()
+    assert main(["train", "--method", "random", "--seed", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "random.txt: not found; run `gencurate select` first" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_ddp_spawn_on_two_cpu_processes_produces_a_checkpoint(tmp_path):
+    """Issue 7: the same code path under Lightning DDP (gloo, 2 CPU processes)."""
+    config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu")
+    result = run(tmp_path, "ddp", config)
+    assert result.is_global_zero
+    assert last_checkpoint_path(tmp_path / "ddp" / "model").exists()
+    state = result.checkpoint()
+    assert state[ckpt.KEY_STEP] == 4
+    ckpt.save_checkpoint(tmp_path / "model.ckpt", state)
+    assert ckpt.load_checkpoint(tmp_path / "model.ckpt").image_shape == (16, 16, 1)
