@@ -9,6 +9,7 @@ are shared, so single timings are noisy); precision/recall runs once (minutes at
 Our whole suite (adds density/coverage, sharing the k-NN passes) is timed too.
 
     python benchmarks/metrics.py [--sizes 10000 50000] [--dim 1280] [--repeats 3] [--reference-max 50000]
+                                 [--metrics fd kid prc all] [--merge]
 
 Prints a table and writes benchmarks/results/metrics.json.
 """
@@ -111,6 +112,9 @@ def main() -> None:
     parser.add_argument("--reference-max", type=int, default=50_000,
                         help="skip torch-fidelity above this N (it is slow and large there)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of FD and KID per implementation (fastest kept)")
+    parser.add_argument("--metrics", nargs="+", default=[*METRICS, "all"], choices=[*METRICS, "all"])
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the measured (N, metric) rows of an existing results file")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -120,13 +124,14 @@ def main() -> None:
     import torch
 
     rows = []
+    run_id = time.strftime("%Y-%m-%dT%H:%M:%S")  # every (ours, torch-fidelity) pair comes from one run
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             fake_path, real_path = Path(tmp) / f"fake{n}.npy", Path(tmp) / f"real{n}.npy"
             np.save(fake_path, make_features(n, args.dim, 0, 0.3))
             np.save(real_path, make_features(n, args.dim, 1, 0.0))
             features_mb = 2 * n * args.dim * 4 / 2**20
-            for metric in (*METRICS, "all"):
+            for metric in args.metrics:
                 impls = ["ours"] + (["torch-fidelity"] if metric != "all" and n <= args.reference_max else [])
                 # The cores are shared: alternate the implementations and keep each one's fastest run.
                 repeats = args.repeats if metric in ("fd", "kid") else 1
@@ -137,7 +142,8 @@ def main() -> None:
                         runs[impl].append(measure(impl, metric, fake_path, real_path))
                 for impl, results in runs.items():
                     ok = [x for x in results if "seconds" in x]
-                    row = {"n": n, "dim": args.dim, "metric": metric, "impl": impl, "features_mb": features_mb}
+                    row = {"n": n, "dim": args.dim, "metric": metric, "impl": impl, "features_mb": features_mb,
+                           "run": run_id}
                     if ok:
                         best = min(ok, key=lambda x: x["seconds"])
                         row.update(best, runs_seconds=[x["seconds"] for x in ok],
@@ -147,8 +153,11 @@ def main() -> None:
                     print("   ", json.dumps(row), flush=True)
                     rows.append(row)
 
+    if args.merge and RESULTS.is_file():
+        measured = {(r["n"], r["metric"]) for r in rows}
+        rows = [r for r in json.loads(RESULTS.read_text())["rows"] if (r["n"], r["metric"]) not in measured] + rows
     ratios = {}
-    for n in args.sizes:
+    for n in sorted({r["n"] for r in rows}):
         for metric in METRICS:
             ours = next((r for r in rows if r["n"] == n and r["metric"] == metric and r["impl"] == "ours"), None)
             ref = next((r for r in rows if r["n"] == n and r["metric"] == metric and r["impl"] == "torch-fidelity"), None)

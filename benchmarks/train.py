@@ -42,14 +42,20 @@ def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def reference_at_same_size(ours: int, *, channels: int, size: int, dim_mults: tuple[int, ...]):
-    """denoising-diffusion-pytorch Unet whose parameter count is closest to `ours` (must be within 10%)."""
+def reference_at_same_size(ours: int, *, channels: int, dim_mults: tuple[int, ...]):
+    """denoising-diffusion-pytorch Unet whose parameter count is closest to `ours` (must be within 10%).
+
+    Its attention width (heads x dim_head, 4 x 32 by default) is searched with `dim`: at demo size
+    the default attention alone would make it larger than our whole network.
+    """
     from denoising_diffusion_pytorch import Unet
 
-    best = min(
-        (Unet(dim=dim, dim_mults=dim_mults, channels=channels) for dim in range(4, 129, 4)),
-        key=lambda net: abs(n_params(net) - ours),
+    candidates = (
+        Unet(dim=dim, dim_mults=dim_mults, channels=channels, attn_heads=heads, attn_dim_head=dim_head)
+        for dim in range(4, 129, 4)
+        for heads, dim_head in ((4, 32), (2, 32), (1, 32), (2, 16), (1, 16), (1, 8))
     )
+    best = min(candidates, key=lambda net: abs(n_params(net) - ours))
     if abs(n_params(best) - ours) > 0.1 * ours:
         raise SystemExit(f"no reference Unet within 10% of {ours} parameters (closest {n_params(best)})")
     return best
@@ -67,7 +73,7 @@ def bench_setting(name: str, *, size: int, channels: int, unet_cfg, batch: int, 
     torch.manual_seed(0)
     ours = build_unet(dataclasses.asdict(unet_cfg), (size, size, channels))
     diffusion = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps")
-    ref_unet = reference_at_same_size(n_params(ours), channels=channels, size=size, dim_mults=tuple(unet_cfg.channel_mults))
+    ref_unet = reference_at_same_size(n_params(ours), channels=channels, dim_mults=tuple(unet_cfg.channel_mults))
     reference = RefDiffusion(ref_unet, image_size=size, timesteps=1000, sampling_timesteps=50, objective="pred_noise",
                              beta_schedule="cosine", ddim_sampling_eta=0.0)
     x0 = torch.rand(batch, channels, size, size) * 2 - 1
@@ -117,7 +123,9 @@ def bench_setting(name: str, *, size: int, channels: int, unet_cfg, batch: int, 
     ref_ips, ref_scpu = rate("sample_ref", n_samples)
     result = {
         "setting": name, "image": [size, size, channels], "batch": batch,
-        "params_ours": n_params(ours), "params_reference": n_params(ref_unet), "reference_dim": ref_unet.init_conv.out_channels,
+        "params_ours": n_params(ours), "params_reference": n_params(ref_unet),
+        "reference": {"dim": ref_unet.init_conv.out_channels, "dim_mults": list(unet_cfg.channel_mults),
+                      "attn_heads": ref_unet.mid_attn.heads, "attn_dim_head": ref_unet.mid_attn.to_qkv.out_channels // 3 // ref_unet.mid_attn.heads},
         "train_steps_per_s_ours": round(ours_sps, 2), "train_steps_per_s_reference": round(ref_sps, 2),
         "train_speedup": round(ours_sps / ref_sps, 2),
         "train_cpu_s_per_step_ours": round(ours_cpu, 4), "train_cpu_s_per_step_reference": round(ref_cpu, 4),

@@ -10,9 +10,9 @@ import pytest
 from gencurate.config.study import Method
 from gencurate.selection import METHODS
 from gencurate.selection.stats import (
-    CLASS_HISTOGRAM, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, OUTLIER_SHARE, embeddings_to_map,
-    labels_to_histogram, mean_nearest_pick_distance, picks_to_stats, save_figure, selections_to_map_figure,
-    typicality_to_outliers,
+    CLASS_HISTOGRAM, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_OUTLIERS, N_PICKED, OUTLIER_SHARE,
+    RUNTIME_SECONDS, TYPICALITY_RADIUS, embeddings_to_map, labels_to_histogram, mean_nearest_pick_distance,
+    picks_to_stats, save_figure, selections_to_map_figure, selections_to_report, typicality_to_outliers,
 )
 
 
@@ -71,3 +71,15 @@ def test_map_and_figure(tmp_path):
     first = (tmp_path / "map.png").read_bytes()
     save_figure(selections_to_map_figure(coords, selections, np.array([1, 2])), tmp_path / "again.png")
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "again.png").read_bytes() == first
+
+
+def test_report_reuses_the_dataset_knn_for_full():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 5)).astype(np.float32)
+    selections = {"full": np.arange(200), "random": np.sort(rng.choice(200, 20, replace=False))}
+    stats, _ = selections_to_report(x, selections, {"full": 0.0, "random": 0.5}, knn_k=5)
+    full, dataset = stats["methods"]["full"], stats["dataset"]
+    assert full[MEAN_NEAREST_PICK_DISTANCE] == pytest.approx(mean_nearest_pick_distance(x, np.arange(200)))
+    assert full[MEAN_TYPICALITY] == dataset[MEAN_TYPICALITY] and full[N_PICKED] == dataset[N_PICKED] == 200
+    assert stats["methods"]["random"][RUNTIME_SECONDS] == 0.5 and stats["methods"]["random"][N_PICKED] == 20
+    assert dataset[N_OUTLIERS] == 2 and dataset[TYPICALITY_RADIUS] > 0 and RUNTIME_SECONDS not in dataset

@@ -12,7 +12,7 @@ from gencurate.config.strict import require
 class SampleConfig:
     num_samples: int = 1000
     sampler: Literal["ddim", "ddpm"] = "ddim"
-    steps: int = 50
+    steps: int = 10
     eta: float = 0.0
     batch_size: int = 250
     seed: int = 0                 # sample i of training seed s draws its noise from (seed + s, i)

@@ -10,7 +10,7 @@ from gencurate.config.strict import require
 
 @dataclass(frozen=True, kw_only=True)
 class UNetConfig:
-    base_channels: int = 32
+    base_channels: int = 16
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
     attention_resolutions: tuple[int, ...] = (7,)
@@ -27,8 +27,8 @@ class UNetConfig:
 class DiffusionConfig:
     timesteps: int = 1000
     schedule: Literal["linear", "cosine"] = "cosine"
-    prediction: Literal["eps", "v"] = "eps"
-    min_snr_gamma: float | None = None  # Min-SNR-gamma loss weighting (Hang et al. 2023); null = the simple loss
+    prediction: Literal["eps", "v"] = "v"
+    min_snr_gamma: float | None = 5.0  # Min-SNR-gamma loss weighting (Hang et al. 2023); None = the simple loss
 
     def __post_init__(self) -> None:
         require(self.timesteps >= 2, "train.diffusion.timesteps", "must be >= 2")
@@ -37,18 +37,18 @@ class DiffusionConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    steps: int = 2000
-    batch_size: int = 32
-    lr: float = 2e-4
-    warmup_steps: int = 100
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 2e-3
+    warmup_steps: int = 50
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.995
     hflip: bool = True
     num_workers: int = 0
-    log_every_n_steps: int = 50
+    log_every_n_steps: int = 25
     sample_every_n_steps: int = 1000
-    checkpoint_every_n_steps: int = 500
+    checkpoint_every_n_steps: int = 250
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1

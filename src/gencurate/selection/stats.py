@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from gencurate.selection.knn import knn_search
-from gencurate.selection.typicality import embeddings_to_typicality
+from gencurate.selection.typicality import knn_distances_to_radius, knn_distances_to_typicality
 
 STATS_FILE = "stats.json"  # inside paths.selection_report
 MAP_FILE = "map.png"
@@ -74,16 +74,18 @@ def picks_to_stats(
     *,
     labels: np.ndarray | None = None,
     label_names: np.ndarray | None = None,
+    nearest: float | None = None,
 ) -> dict:
     """Statistics of one selection.
 
     embeddings: (N, D) float32; picks: (M,) int64 rows; typicality: (N,) float64; outliers:
-    rows of the dataset's least typical 1%; labels / label_names: (N,) or None.
+    rows of the dataset's least typical 1%; labels / label_names: (N,) or None; nearest: the
+    mean nearest-other-pick distance when already known.
     """
     return {
         N_PICKED: int(len(picks)),
         MEAN_TYPICALITY: float(typicality[picks].mean(dtype=np.float64)),
-        MEAN_NEAREST_PICK_DISTANCE: mean_nearest_pick_distance(embeddings, picks),
+        MEAN_NEAREST_PICK_DISTANCE: mean_nearest_pick_distance(embeddings, picks) if nearest is None else nearest,
         OUTLIER_SHARE: float(np.isin(outliers, picks).mean()),
         CLASS_HISTOGRAM: labels_to_histogram(
             None if labels is None else labels[picks], None if label_names is None else label_names[picks]
@@ -147,15 +149,22 @@ def selections_to_report(
     embeddings: (N, D) float32; selections: method -> picked rows; runtimes: method -> seconds.
     Typicality and outliers are those of the whole set with `knn_k` neighbours.
     """
-    typicality, radius = embeddings_to_typicality(embeddings, knn_k)
+    dist, _ = knn_search(embeddings, knn_k, desc="report k-NN")
+    typicality, radius = knn_distances_to_typicality(dist), knn_distances_to_radius(dist)
     outliers = typicality_to_outliers(typicality)
     every = np.arange(len(embeddings))
-    dataset = picks_to_stats(embeddings, every, typicality, outliers, labels=labels, label_names=label_names)
-    dataset.update({TYPICALITY_RADIUS: radius, N_OUTLIERS: int(len(outliers))})
+    dataset = picks_to_stats(
+        embeddings, every, typicality, outliers, labels=labels, label_names=label_names,
+        nearest=float(dist[:, 0].mean()),  # the k-NN above already holds every nearest neighbour
+    )
     methods = {}
     for method, picks in selections.items():
-        methods[method] = picks_to_stats(embeddings, picks, typicality, outliers, labels=labels, label_names=label_names)
+        whole = len(picks) == len(embeddings)  # `full`: the dataset's own statistics
+        methods[method] = dict(dataset) if whole else picks_to_stats(
+            embeddings, picks, typicality, outliers, labels=labels, label_names=label_names
+        )
         methods[method][RUNTIME_SECONDS] = round(float(runtimes[method]), 3)
+    dataset.update({TYPICALITY_RADIUS: radius, N_OUTLIERS: int(len(outliers))})
     figure = selections_to_map_figure(embeddings_to_map(embeddings, seed=seed), selections, outliers, seed=seed)
     return {"dataset": dataset, "methods": methods}, figure
 
