@@ -45,7 +45,7 @@ def resumable_checkpoint(model_dir: str | Path, fingerprint: dict[str, Any]) -> 
     if info.fingerprint == fingerprint:
         return last, info.global_step
     log.warning("%s belongs to another run (config, selection or seed changed); starting fresh", last)
-    last.unlink()
+    last.unlink(missing_ok=True)  # under DDP every rank checks; one of them may have removed it
     return None, 0
 
 

@@ -107,7 +107,8 @@ def embeddings_to_map(embeddings: np.ndarray, *, seed: int = 0) -> np.ndarray:
 def selections_to_map_figure(
     coords: np.ndarray, selections: Mapping[str, np.ndarray], outliers: np.ndarray, *, seed: int = 0
 ) -> Figure:
-    """Small multiples, one panel per method: all rows in grey, outliers in red, picks in blue.
+    """Small multiples, one panel per method: all rows grey, picks blue, the least typical 1% red
+    (purple diamonds where picked).
 
     coords: (N, 2) map coordinates; selections: method -> picked rows.
     """
@@ -122,9 +123,12 @@ def selections_to_map_figure(
         ax.set_visible(False)
     for ax, (method, picks) in zip(axes.flat, selections.items()):
         ax.scatter(*coords[background].T, s=2, c="0.82", linewidths=0, rasterized=True)
-        ax.scatter(*coords[outliers].T, s=6, c="tab:red", linewidths=0, label="1% least typical")
         shown = picks if len(picks) <= MAP_MAX_POINTS else np.sort(rng.choice(picks, MAP_MAX_POINTS, replace=False))
         ax.scatter(*coords[shown].T, s=4, c="tab:blue", linewidths=0, label="picked")
+        taken = np.isin(outliers, picks)  # outliers on top, so picked ones stay visible
+        ax.scatter(*coords[outliers[~taken]].T, s=7, c="tab:red", linewidths=0, label="1% least typical")
+        ax.scatter(*coords[outliers[taken]].T, s=9, c="tab:purple", marker="D", linewidths=0,
+                   label="1% least typical, picked")
         ax.set_title(f"{method} ({len(picks)} of {n})", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
