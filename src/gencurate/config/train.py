@@ -37,7 +37,7 @@ class DiffusionConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    steps: int = 1000
+    steps: int = 800
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 50
@@ -47,8 +47,8 @@ class TrainConfig:
     hflip: bool = True
     num_workers: int = 0
     log_every_n_steps: int = 25
-    sample_every_n_steps: int = 1000
-    checkpoint_every_n_steps: int = 250
+    sample_every_n_steps: int = 800
+    checkpoint_every_n_steps: int = 200
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1
