@@ -192,9 +192,8 @@ def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypat
     assert "random.txt: not found; run `gencurate select` first" in err and "\n" not in err
 
 
-@pytest.mark.slow
 def test_ddp_spawn_on_two_cpu_processes_produces_a_checkpoint(tmp_path):
-    """Issue 7: the same code path under Lightning DDP (gloo, 2 CPU processes)."""
+    """Issue 7: the same code path under Lightning DDP (gloo, 2 CPU processes; ~8 s on 2 idle cores)."""
     config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu")
     result = run(tmp_path, "ddp", config)
     assert result.is_global_zero
