@@ -10,12 +10,7 @@ from gencurate.diffusion.samplers import Sampler, sample_loop, sampling_timestep
 from gencurate.diffusion.sampling import generate_images, sample_generator, unit_to_uint8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 class PointMassOracle(torch.nn.Module):

@@ -15,12 +15,7 @@ from gencurate.diffusion.module import DiffusionModule
 from gencurate.diffusion.sampling import sample_from_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def write_untrained_checkpoint(path, *, image_shape=(12, 12, 1), seed=0):

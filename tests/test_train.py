@@ -16,12 +16,7 @@ from gencurate.diffusion.module import uint8_to_unit
 from gencurate.diffusion.training import last_checkpoint_path, train_diffusion
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def toy_images(n: int = 8, size: int = 16, channels: int = 1) -> np.ndarray:
