@@ -13,7 +13,7 @@ import yaml
 from gencurate.cli import main as cli_main
 from gencurate.config import ParamsError, load_params, params_from_mapping
 from gencurate.encoders import embed_images, load_encoder
-from gencurate.encoders.lightning_embed import SHARD_FEATURES, SHARD_INDEX, embed_with_lightning, merge_shards, shard_file
+from gencurate.encoders.lightning_embed import embed_with_lightning, merge_shards, write_shard
 from gencurate.io import read_json
 from gencurate.stages import embed as stage
 
@@ -113,26 +113,54 @@ def test_embed_params_are_strict(default_params_dict):
         params_from_mapping(params)
 
 
-def write_shard(shard_dir, rank, index, features):
-    shard_dir.mkdir(exist_ok=True)
-    np.savez(shard_file(shard_dir, rank), **{SHARD_INDEX: np.asarray(index), SHARD_FEATURES: np.asarray(features, np.float32)})
-
-
 def test_merge_shards_by_hand(tmp_path):
     shards = tmp_path / "shards"
     # Two ranks with interleaved indices (a distributed sampler's split) and one repeated row.
     write_shard(shards, 0, [0, 2, 4], [[0, 0], [2, 2], [4, 4]])
     write_shard(shards, 1, [1, 3, 4], [[1, 1], [3, 3], [4, 4]])
-    np.testing.assert_array_equal(merge_shards(shards, world_size=2, n=5, dim=2), np.repeat(np.arange(5.0), 2).reshape(5, 2))
+    out = tmp_path / "embedding.npy"
+    merged = merge_shards(shards, out, world_size=2, n=5, dim=2)
+    np.testing.assert_array_equal(merged, np.repeat(np.arange(5.0), 2).reshape(5, 2))
+    np.testing.assert_array_equal(np.load(out), merged)
     with pytest.raises(ValueError, match="cover 3 of 5"):
-        merge_shards(shards, world_size=1, n=5, dim=2)
+        merge_shards(shards, tmp_path / "bad.npy", world_size=1, n=5, dim=2)
     with pytest.raises(ValueError, match="rank 2 is missing"):
-        merge_shards(shards, world_size=3, n=5, dim=2)
+        merge_shards(shards, tmp_path / "bad.npy", world_size=3, n=5, dim=2)
+    with pytest.raises(ValueError, match=r"expected \(\*, 3\)"):
+        merge_shards(shards, tmp_path / "bad.npy", world_size=2, n=5, dim=3)
     write_shard(shards, 1, [1, 3, 4], [[1, 1], [3, 3], [9, 9]])
     with pytest.raises(ValueError, match="disagrees"):
-        merge_shards(shards, world_size=2, n=5, dim=2)
+        merge_shards(shards, tmp_path / "bad.npy", world_size=2, n=5, dim=2)
     with pytest.raises(ValueError, match="outside"):
-        merge_shards(shards, world_size=2, n=4, dim=2)
+        merge_shards(shards, tmp_path / "bad.npy", world_size=2, n=4, dim=2)
+    assert not (tmp_path / "bad.npy").exists()  # a failed merge leaves no output behind
+    np.testing.assert_array_equal(np.load(out), merged)
+
+
+def test_merge_reads_in_chunks(tmp_path, monkeypatch):
+    """Shards larger than one merge chunk scatter the same rows as one pass."""
+    from gencurate.encoders import lightning_embed
+
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((37, 4)).astype(np.float32)
+    order = rng.permutation(37)
+    write_shard(tmp_path / "shards", 0, order[:20], features[order[:20]])
+    write_shard(tmp_path / "shards", 1, order[20:], features[order[20:]])
+    monkeypatch.setattr(lightning_embed, "MERGE_BYTES", 3 * 4 * 4)  # 3 rows per chunk
+    merged = merge_shards(tmp_path / "shards", tmp_path / "e.npy", world_size=2, n=37, dim=4)
+    np.testing.assert_array_equal(merged, features)
+
+
+def test_embed_with_lightning_writes_the_same_rows_as_embed_images(tmp_path):
+    images = blob_images(11, seed=4)
+    np.save(tmp_path / "images.npy", images)
+    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu")
+    single = embed_images(enc, images, batch_size=4, progress=False)
+    out = embed_with_lightning(enc, tmp_path / "images.npy", out_path=tmp_path / "e.npy", shard_dir=tmp_path / "shards",
+                               batch_size=3, accelerator="cpu", progress=False)
+    np.testing.assert_allclose(out, single, atol=1e-6)
+    np.testing.assert_array_equal(np.load(tmp_path / "e.npy"), out)
+    assert not (tmp_path / "shards").exists()
 
 
 @pytest.mark.slow
@@ -142,7 +170,7 @@ def test_ddp_spawn_on_two_cpu_processes_matches_one_process(tmp_path):
     enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu")
     single = embed_images(enc, images, batch_size=4, progress=False)
     multi = embed_with_lightning(
-        enc, tmp_path / "images.npy", shard_dir=tmp_path / "shards", batch_size=4,
+        enc, tmp_path / "images.npy", out_path=tmp_path / "e.npy", shard_dir=tmp_path / "shards", batch_size=4,
         accelerator="cpu", devices=2, strategy="ddp_spawn", progress=False,
     )
     np.testing.assert_allclose(multi, single, atol=1e-5)

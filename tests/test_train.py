@@ -14,6 +14,7 @@ from gencurate.config import DiffusionConfig, TrainConfig, UNetConfig
 from gencurate.diffusion import checkpoint as ckpt
 from gencurate.diffusion.module import uint8_to_unit
 from gencurate.diffusion.training import last_checkpoint_path, train_diffusion
+from gencurate.io import file_sha256
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -166,7 +167,7 @@ def test_train_stage_end_to_end(tmp_path, monkeypatch):
     paths = load_params("params.yaml").paths
     raw = torch.load(paths.checkpoint("random", 0), weights_only=True)
     assert raw[ckpt.KEY_STEP] == 6 and raw[ckpt.KEY_IMAGE_SHAPE] == [16, 16, 1]
-    assert raw[ckpt.KEY_SELECTION_SHA256] == ckpt.file_sha256(paths.selection("random"))
+    assert raw[ckpt.KEY_SELECTION_SHA256] == file_sha256(paths.selection("random"))
     assert sorted(p.name for p in paths.model_dir("random", 0).iterdir()) == ["last.ckpt", "model.ckpt"]
     logs = paths.train_log_dir("random", 0)
     assert (logs / "plots" / "metrics" / "train" / "loss.tsv").is_file()

@@ -10,7 +10,6 @@ Two kinds of file live in `paths.model_dir(method, seed)`:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,15 +42,6 @@ KEY_EMA_STATE = "ema_state_dict"
 # train keys that change how a run proceeds but not the weights it ends with: a change to
 # them must not throw away a half-finished run.
 NON_WEIGHT_KEYS = ("num_workers", "log_every_n_steps", "sample_every_n_steps", "checkpoint_every_n_steps")
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (the selection file a model was trained on)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def training_fingerprint(

@@ -1,28 +1,42 @@
 """Embedding through Lightning's `Trainer.predict`: one GPU, several GPUs or CPU processes.
 
-Each rank embeds its share of the images (Lightning's unrepeated distributed sampler),
-a prediction writer saves the rank's (index, feature) pairs as one shard, and rank 0
-scatters the shards into one (N, D) array by index: identical to a single-process run.
+Each rank embeds its share of the images (Lightning's unrepeated distributed sampler), and a
+prediction writer appends every batch's (index, feature) rows to the rank's two raw shard
+files; rank 0 then scatters the shards chunk by chunk into a memory-mapped (N, D) .npy, by
+index: identical to a single-process run. Nothing holds more than a batch (writer) or a
+chunk (merge) of features in memory, so peak memory does not grow with N.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from numpy.lib.format import open_memmap
 
 from gencurate.encoders.base import Encoder, Preprocess
 from gencurate.encoders.embedding import check_image_array, image_loader, normalise_rows
 
-SHARD_INDEX = "index"
-SHARD_FEATURES = "features"
+SHARD_INDEX = "index"        # int64 (M,) image rows, raw little-endian
+SHARD_FEATURES = "features"  # float32 (M, D) features, raw C order
+INDEX_DTYPE, FEATURE_DTYPE = np.dtype("<i8"), np.dtype("<f4")
+MERGE_BYTES = 64 * 2**20     # features read per merge chunk (bounds the merge's memory)
 
 
-def shard_file(shard_dir: str | Path, rank: int) -> Path:
-    return Path(shard_dir) / f"rank{rank:05d}.npz"
+def shard_file(shard_dir: str | Path, rank: int, part: str) -> Path:
+    """The rank's `part` (SHARD_INDEX or SHARD_FEATURES) file."""
+    return Path(shard_dir) / f"rank{rank:05d}.{part}"
+
+
+def write_shard(shard_dir: str | Path, rank: int, index: np.ndarray, features: np.ndarray) -> None:
+    """Write a whole shard at once (the writer appends the same bytes batch by batch)."""
+    Path(shard_dir).mkdir(parents=True, exist_ok=True)
+    shard_file(shard_dir, rank, SHARD_INDEX).write_bytes(np.ascontiguousarray(index, INDEX_DTYPE).tobytes())
+    shard_file(shard_dir, rank, SHARD_FEATURES).write_bytes(np.ascontiguousarray(features, FEATURE_DTYPE).tobytes())
 
 
 class EncoderModule(L.LightningModule):
@@ -59,65 +73,84 @@ class ImageArrayDataModule(L.LightningDataModule):
 
 
 class ShardWriter(BasePredictionWriter):
-    """Collects this rank's predictions and saves them as one shard at the end of the epoch."""
+    """Appends this rank's predictions, batch by batch, to its two shard files."""
 
     def __init__(self, shard_dir: str | Path) -> None:
         super().__init__(write_interval="batch")
         self.shard_dir = Path(shard_dir)
-        self._index: list[np.ndarray] = []
-        self._features: list[np.ndarray] = []
+        self._files: dict[str, BinaryIO] = {}
+
+    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        self._files = {part: open(shard_file(self.shard_dir, trainer.global_rank, part), "wb")
+                       for part in (SHARD_INDEX, SHARD_FEATURES)}
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx) -> None:
         index, features = prediction
-        self._index.append(index.cpu().numpy())
-        self._features.append(features.cpu().numpy())
+        self._files[SHARD_INDEX].write(index.cpu().numpy().astype(INDEX_DTYPE, copy=False).tobytes())
+        self._files[SHARD_FEATURES].write(np.ascontiguousarray(features.cpu().numpy(), FEATURE_DTYPE).tobytes())
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from gencurate.io import atomic_path
-
-        dim = pl_module.encoder.dim
-        index = np.concatenate(self._index) if self._index else np.empty(0, np.int64)
-        features = np.concatenate(self._features) if self._features else np.empty((0, dim), np.float32)
-        self.shard_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(shard_file(self.shard_dir, trainer.global_rank)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, **{SHARD_INDEX: index, SHARD_FEATURES: features})
-        self._index, self._features = [], []
-        # Every shard exists before any rank returns from predict (rank 0 merges next).
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+        # Every shard is complete before any rank returns from predict (rank 0 merges next).
         trainer.strategy.barrier("embed-shards")
 
 
-def merge_shards(shard_dir: str | Path, *, world_size: int, n: int, dim: int) -> np.ndarray:
-    """Shards of ranks 0..world_size-1 -> float32 (n, dim), row i = the features of image i.
+def _open_shard(shard_dir: str | Path, rank: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rank's shard as read-only memmaps: index (M,) int64, features (M, dim) float32."""
+    paths = [shard_file(shard_dir, rank, part) for part in (SHARD_INDEX, SHARD_FEATURES)]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise ValueError(f"embedding shard of rank {rank} is missing ({missing[0]})")
+    sizes = [p.stat().st_size for p in paths]
+    m = sizes[0] // INDEX_DTYPE.itemsize
+    if sizes[0] % INDEX_DTYPE.itemsize or sizes[1] != m * dim * FEATURE_DTYPE.itemsize:
+        raise ValueError(f"embedding shard of rank {rank} ({paths[1]}) holds {sizes[1]} bytes of features "
+                         f"for {m} indices, expected (*, {dim}) float32 rows")
+    if m == 0:
+        return np.empty(0, INDEX_DTYPE), np.empty((0, dim), FEATURE_DTYPE)
+    return (np.memmap(paths[0], dtype=INDEX_DTYPE, mode="r"),
+            np.memmap(paths[1], dtype=FEATURE_DTYPE, mode="r", shape=(m, dim)))
 
-    Every index must be covered; an index seen twice must carry the same features.
+
+def merge_shards(shard_dir: str | Path, out_path: str | Path, *, world_size: int, n: int, dim: int) -> np.ndarray:
+    """Shards of ranks 0..world_size-1 -> `out_path`, a float32 (n, dim) .npy, row i = image i.
+
+    Written atomically, chunk by chunk; returns it memory-mapped read-only. Every index must be
+    covered; an index seen twice must carry the same features.
     """
-    out = np.zeros((n, dim), dtype=np.float32)
+    from gencurate.io import atomic_path
+
     seen = np.zeros(n, dtype=bool)
-    for rank in range(world_size):
-        path = shard_file(shard_dir, rank)
-        if not path.is_file():
-            raise ValueError(f"embedding shard of rank {rank} is missing ({path})")
-        with np.load(path) as shard:
-            index, features = shard[SHARD_INDEX], shard[SHARD_FEATURES]
-        if features.shape[1:] != (dim,) or len(index) != len(features):
-            raise ValueError(f"embedding shard {path} has features {features.shape}, expected (*, {dim})")
-        if len(index) and (index.min() < 0 or index.max() >= n):
-            raise ValueError(f"embedding shard {path} has indices outside [0, {n})")
-        again = index[seen[index]]
-        if len(again) and not np.allclose(out[again], features[seen[index]], atol=1e-5):
-            raise ValueError(f"embedding shard {path} disagrees with another rank on images it repeats")
-        out[index] = features
-        seen[index] = True
-    if not seen.all():
-        raise ValueError(f"embedding shards cover {int(seen.sum())} of {n} images")
-    return out
+    step = max(1, MERGE_BYTES // (FEATURE_DTYPE.itemsize * max(dim, 1)))
+    with atomic_path(out_path) as tmp:
+        out = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+        for rank in range(world_size):
+            shard_index, shard_features = _open_shard(shard_dir, rank, dim)
+            for a in range(0, len(shard_index), step):
+                index, features = np.array(shard_index[a:a + step]), np.array(shard_features[a:a + step])
+                if index.min() < 0 or index.max() >= n:
+                    raise ValueError(f"embedding shard of rank {rank} has indices outside [0, {n})")
+                again = seen[index]
+                if again.any() and not np.allclose(out[index[again]], features[again], atol=1e-5):
+                    raise ValueError(f"embedding shard of rank {rank} disagrees with another rank on images it repeats")
+                out[index] = features
+                seen[index] = True
+            del shard_index, shard_features
+        if not seen.all():
+            raise ValueError(f"embedding shards cover {int(seen.sum())} of {n} images")
+        out.flush()
+        del out
+    return np.load(out_path, mmap_mode="r")
 
 
 def embed_with_lightning(
     enc: Encoder,
     images: np.ndarray | str | Path,
     *,
+    out_path: str | Path,
     shard_dir: str | Path,
     batch_size: int = 128,
     num_workers: int = 0,
@@ -126,11 +159,12 @@ def embed_with_lightning(
     strategy: str = "auto",
     progress: bool = True,
 ) -> np.ndarray | None:
-    """uint8 (N, H, W, C) images (an array or an images.npy path) -> float32 (N, D) unit rows.
+    """uint8 (N, H, W, C) images (an array or an images.npy path) -> `out_path`, float32 (N, D) unit rows.
 
     Runs `Trainer.predict` with the given accelerator/devices/strategy (e.g. "ddp_spawn" on
-    2 CPU processes). Returns the merged array on global rank 0 and None on other ranks
-    (those of a "ddp" launch, which re-run the calling program). `shard_dir` is removed.
+    2 CPU processes). Returns the written array (memory-mapped, read-only) on global rank 0 and
+    None on other ranks (those of a "ddp" launch, which re-run the calling program).
+    `shard_dir` is removed.
     """
     import shutil
 
@@ -156,6 +190,6 @@ def embed_with_lightning(
     if not trainer.is_global_zero:
         return None
     try:
-        return merge_shards(shard_dir, world_size=trainer.world_size, n=n, dim=enc.dim)
+        return merge_shards(shard_dir, out_path, world_size=trainer.world_size, n=n, dim=enc.dim)
     finally:
         shutil.rmtree(shard_dir, ignore_errors=True)

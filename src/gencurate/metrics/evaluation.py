@@ -7,23 +7,19 @@ sure both sides really come from the same encoder and the same kind of image.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gencurate.io import file_sha256
+
 REFERENCE_SPLIT = "reference"
 EMBED_AGAIN = "rerun the embed stage (dvc repro embed@evaluation, or gencurate embed --role evaluation)"
 # Re-embedded reference images must match the stored features to this cosine similarity
 # (loose enough for CPU vs GPU/bf16 runs, far above what a different network or weights give).
 MIN_REFERENCE_COSINE = 0.99
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def reference_rows(splits: np.ndarray, *, n: int, seed: int) -> np.ndarray:

@@ -9,7 +9,6 @@ Trainer.predict, so `embed.accelerator/devices/strategy` scale it to GPUs or pro
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 
 from gencurate.config import Params
 from gencurate.config.embed import ENCODER_ROLES
-from gencurate.io import TMP_PREFIX, read_npy, write_json, write_npy
+from gencurate.io import TMP_PREFIX, file_sha256, read_npy, write_json
 from gencurate.stages.common import stage_params
 
 # Keys of the <role>.json written beside each embedding (the evaluate stage checks them).
@@ -27,11 +26,6 @@ META_INPUT_SIZE = "input_size"
 META_DIM = "dim"
 META_N = "n"
 META_IMAGES_SHA256 = "images_sha256"
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Path, manifest_path: Path) -> None:
@@ -57,13 +51,12 @@ def embed_role(params: Params, role: str) -> None:
     out = paths.embedding(role)
     print(f"embed {role}: {len(images)} images with {enc.name} at {enc.input_size}px ({enc.dim}-d)")
     embedding = embed_with_lightning(
-        enc, paths.images, shard_dir=out.with_name(f"{TMP_PREFIX}{out.stem}-shards"),
+        enc, paths.images, out_path=out, shard_dir=out.with_name(f"{TMP_PREFIX}{out.stem}-shards"),
         batch_size=run.batch_size, num_workers=run.num_workers,
         accelerator=run.accelerator, devices=run.devices, strategy=run.strategy,
     )
     if embedding is None:  # a non-zero rank of a multi-process launch: rank 0 writes
         return
-    write_npy(out, embedding)
     write_json(paths.embedding_meta(role), {
         META_NAME: enc.name, META_WEIGHTS: enc.weights, META_INPUT_SIZE: enc.input_size, META_DIM: enc.dim,
         META_N: len(embedding), META_IMAGES_SHA256: file_sha256(paths.images),

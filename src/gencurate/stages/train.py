@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 
 from gencurate.config import PathsConfig, TrainConfig
-from gencurate.diffusion.checkpoint import file_sha256, save_checkpoint
+from gencurate.diffusion.checkpoint import save_checkpoint
 from gencurate.diffusion.datamodule import load_selected_images
 from gencurate.diffusion.training import train_diffusion
+from gencurate.io import file_sha256
 from gencurate.stages.common import stage_params, study_items
 
 
