@@ -9,6 +9,7 @@ from gencurate.data.cleaning import (
     DUPLICATE,
     LEAK,
     NEAR_DUPLICATE,
+    equal_hash_neighbours,
     find_duplicates,
     hamming_neighbours,
     match_detail,
@@ -79,6 +80,20 @@ def test_hamming_neighbours_match_brute_force():
         expected = {j: int(dist[i, j]) for j in range(len(packed)) if j != i and dist[i, j] <= 6}
         assert found[i] == expected
     assert sum(len(f) for f in found) > 0
+
+
+def test_equal_hash_grouping_matches_the_radius_0_search():
+    rng = np.random.default_rng(1)
+    packed = rng.integers(0, 256, (60, 8), dtype=np.uint8)
+    packed[[7, 30, 51]] = packed[3]  # a group of four equal hashes
+    packed[44] = packed[12]
+    packed[13] = packed[12] ^ np.uint8(1)  # one bit away: not equal
+    rows = [i for i in range(60) if i != 51]  # row 51 was already rejected (e.g. same pixels)
+    sub = hamming_neighbours(packed[rows], 0)
+    expected = {rows[r]: {rows[c]: d for c, d in nb.items()} for r, nb in enumerate(sub) if nb}
+    found = equal_hash_neighbours(packed, rows)
+    assert found == expected
+    assert found[3] == {7: 0, 30: 0} and found[12] == {44: 0} and 13 not in found
 
 
 def test_pixel_digest_and_phash():

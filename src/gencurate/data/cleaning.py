@@ -79,6 +79,23 @@ def hamming_neighbours(codes: np.ndarray, max_distance: int) -> list[dict[int, i
     return out
 
 
+def equal_hash_neighbours(phashes: np.ndarray, rows: list[int]) -> dict[int, dict[int, int]]:
+    """Hamming radius 0 by grouping, in O(N log N): for (N, 8) uint8 hashes and candidate `rows`,
+    {row: {other row with the same hash: 0}} for the rows that share their hash (others absent).
+
+    The pairwise search of `hamming_neighbours` is quadratic (measured 11.8 s at 200k rows,
+    ~300 s projected at 1M), for the default radius 0 it only needs equal codes.
+    """
+    rows_arr = np.asarray(rows, dtype=np.int64)
+    codes = np.ascontiguousarray(phashes[rows_arr]).view(np.uint64)[:, 0]
+    _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    shared = np.flatnonzero(counts[inverse] > 1)
+    groups: dict[int, list[int]] = {}
+    for r in shared:
+        groups.setdefault(int(inverse[r]), []).append(int(rows_arr[r]))
+    return {i: {j: 0 for j in group if j != i} for group in groups.values() for i in group}
+
+
 def find_duplicates(
     digests: list[bytes | None],
     phashes: np.ndarray,
@@ -102,7 +119,9 @@ def find_duplicates(
         if first_of[digests[i]] == i:
             unique.append(i)
     near: dict[int, dict[int, int]] = {}
-    if max_distance >= 0 and unique:
+    if max_distance == 0 and unique:
+        near = equal_hash_neighbours(phashes, unique)
+    elif max_distance > 0 and unique:
         rows = hamming_neighbours(phashes[unique], max_distance)
         near = {unique[r]: {unique[c]: d for c, d in nb.items()} for r, nb in enumerate(rows)}
     kept: set[int] = set()
