@@ -243,7 +243,9 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for name in parts:
         print(f"== {name}", flush=True)
+        before = [round(v, 2) for v in os.getloadavg()]
         result = runs[name]()
+        result["load_average_before"] = before  # parts may be rerun separately: each keeps its own
         result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
         out[name] = result
         print(json.dumps(result, indent=2), flush=True)

@@ -98,6 +98,20 @@ def test_knn_matches_brute_force_with_duplicates():
     np.testing.assert_allclose(np.take_along_axis(d, idx, axis=1), dist, rtol=1e-5, atol=1e-6)
 
 
+def test_knn_near_ties_beyond_the_float32_shortlist_are_found():
+    # Row 0 at the origin, the others unit vectors: its distances are all 1 within a few float32
+    # ulps, so the float32 shortlist cannot rank them; the near-tie search over all rows must.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[0] = 0.0
+    d = full_distances(x)
+    np.fill_diagonal(d, np.inf)
+    dist, idx = knn_search(x, 5, batch_size=64, desc=None)
+    assert idx[0].tolist() == np.argsort(d[0], kind="stable")[:5].tolist()
+    np.testing.assert_allclose(dist[0], np.sort(d[0])[:5], rtol=1e-15, atol=0)
+
+
 def test_more_duplicates_than_k():
     x = np.zeros((6, 3), dtype=np.float32)
     dist, idx = knn_search(x, 2, desc=None)

@@ -1,4 +1,4 @@
-"""Running distance from every row to its nearest pick: the inner loop of the greedy selectors.
+"""Running distance from every row to its nearest pick: the inner loop of the k-center greedy.
 
 Each pick costs one (N, D) x (D,) float32 product (BLAS gemv) plus O(N) element-wise work,
 using |x - c|^2 = |x|^2 + |c|^2 - 2 x.c with the squared norms computed once; nothing N x N
@@ -36,6 +36,15 @@ _U32 = 2.0**-24  # unit roundoff of float32
 _U64 = 2.0**-53
 
 
+def squared_distance_tolerance(d: int, max_sq_norm: float, *, unit_roundoff: float = _U32) -> float:
+    """Bound on the rounding error of |x|^2 + |c|^2 - 2 x.c over rows of squared norm <= max_sq_norm.
+
+    In any summation order it is (D + 3) u (|x| + |c|)^2 <= 4 (D + 3) u max|x|^2 (inner-product
+    bound, Higham 2002, sec. 3.1); doubled for safety.
+    """
+    return 8 * (d + 3) * unit_roundoff * max_sq_norm
+
+
 class NearestPickDistance:
     """Squared Euclidean distance of every row to its nearest pick, updated one pick at a time.
 
@@ -55,11 +64,9 @@ class NearestPickDistance:
         self._norms = np.einsum("ij,ij->i", x, x)  # (N,) float32, fixed summation order
         self.sq = np.full(n, np.inf, dtype=np.float32)
         self._scratch = np.empty(n, dtype=np.float32)
-        # Rounding bound of a float32 |x|^2 + |c|^2 - 2 x.c in any summation order: (D + 3) u
-        # (|x| + |c|)^2 <= 4 (D + 3) u max|x|^2 (inner-product bound, Higham 2002, sec. 3.1), doubled for safety.
         max_norm = float(self._norms.max()) if n else 0.0
-        self.tolerance = 8 * (d + 3) * _U32 * max_norm
-        self.exact_tolerance = 8 * (d + 3) * _U64 * max_norm
+        self.tolerance = squared_distance_tolerance(d, max_norm)
+        self.exact_tolerance = squared_distance_tolerance(d, max_norm, unit_roundoff=_U64)
         self._picked = np.empty((capacity, d), dtype=np.float64)
         self._picked_norms = np.empty(capacity, dtype=np.float64)
         self.count = 0

@@ -1,13 +1,18 @@
 """k nearest other rows of every row, in tiles (memory O(N*D + N*k), never N x N).
 
-Exact search streams (query block x row block) tiles of |y|^2 - 2 x.y (a torch matmul) into
+Exact search streams (block x block) tiles of |x|^2 + |y|^2 - 2 x.y (a torch matmul) into
 faiss's k-selection heaps (`faiss.ResultHeap`); approximate search for very large N is a faiss
 IVF index. Faiss's own exact `IndexFlatL2` computes the same tiles with the OpenBLAS 0.3.15
 bundled in the faiss-cpu wheel, which does not recognise recent Xeons and falls back to its
-generic Prescott kernels: measured 10-25 GFlop/s there against 40-100 for torch's matmul on
+generic Prescott kernels: measured 10-25 GFlop/s there against 130-240 for torch's matmul on
 this 2-core machine, so the tiles come from torch and faiss keeps the part it is made for.
-(Computing only the upper triangle of the symmetric self-distance matrix saved <10% here: the
-transposed copies for the column heaps cost nearly what the skipped matmuls did.)
+The self-distance matrix is symmetric, so only the tiles on and above the diagonal are
+computed, each feeding the heaps of its rows and (transposed) of its columns. A 128 MiB
+tile's transposed copy costs ~2.8 ns per element, 2/3 of its matmul (why an earlier try
+saved <10%); 512 x 512 tiles keep it in L2: sweep at 20k x 512 1.40 s (1.57 s at 1024,
+1.66 s at 2048) against ~2.1 s for the full sweep of 2048 x 16384 tiles; all of `knn_search`
+at 30k x 512, k=20: 3.9 s against 6.8 s. The faiss heap updates and transposes
+(single-threaded) now cost about as much as the matmuls.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ import torch
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
-QUERY_BATCH = 2048  # query rows per tile
-BASE_BATCH = 16384  # indexed rows per tile (2048 x 16384 float32 = 128 MiB)
-REFINE_BYTES = 32 * 2**20  # gathered float64 neighbour rows per exact-distance pass
-# Extra candidates re-measured exactly beyond k + 1, so that a float32 near-tie at the k-th
-# neighbour cannot leave the true k-th neighbour out.
+from gencurate.selection.distance import squared_distance_tolerance
+
+QUERY_BATCH = 2048  # query rows per tile in `exact_candidates`
+BASE_BATCH = 16384  # indexed rows per tile there (2048 x 16384 float32 = 128 MiB)
+TILE = 512  # rows and columns of a self-distance tile (1 MiB float32: the transpose stays in L2)
+# Gathered float64 neighbour rows per exact-distance pass: in L2, 2x faster than 32 MiB passes.
+REFINE_BYTES = 2 * 2**20
+# Candidates shortlisted in float32 beyond k + 1 and re-measured exactly. Rows whose float32
+# gap between the (k+1)-th and the last candidate is within twice the rounding bound (a near
+# tie that could hide a true neighbour) are searched again over all rows (`_near_tie_candidates`).
 CANDIDATE_MARGIN = 4
 IVF_POINTS_PER_LIST = 64  # k-means training points per inverted list (IVF only)
 # Multiply-adds below which one thread is faster (~5 ms of work): OpenMP start-up and barriers
@@ -93,6 +103,34 @@ def exact_candidates(
     return heap.I
 
 
+def self_candidates(
+    embeddings: np.ndarray, m: int, *, block: int = TILE, desc: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The m rows of (N, D) `embeddings` nearest to each row in float32, itself included:
+    ((N, m) float32 squared distances, ascending; (N, m) int64 ids).
+
+    Only tiles (I, J >= I) are multiplied: tile (I, J) feeds the heaps of rows I and its
+    transpose those of rows J, so both rank by the full |x|^2 + |y|^2 - 2 x.y.
+    """
+    base = torch.from_numpy(embeddings)  # shares memory
+    n = len(base)
+    norms = base.pow(2).sum(1)
+    heap = faiss.ResultHeap(n, m)
+    starts = range(0, n, block)
+    with faiss_single_threaded():
+        for a in tqdm(starts, desc=desc, unit="block", disable=desc is None or len(starts) < 2):
+            rows = np.arange(a, min(a + block, n), dtype=np.int64)
+            for b in range(a, n, block):
+                cols = np.arange(b, min(b + block, n), dtype=np.int64)
+                tile = torch.addmm(norms[None, b : b + block], base[a : a + block], base[b : b + block].T, alpha=-2.0)
+                tile += norms[a : a + block, None]
+                heap.add_result_subset(rows, tile.numpy(), cols)
+                if b != a:
+                    heap.add_result_subset(cols, tile.T.contiguous().numpy(), rows)
+    heap.finalize()
+    return heap.D, heap.I
+
+
 @contextlib.contextmanager
 def faiss_single_threaded() -> Iterator[None]:
     """Faiss's OpenMP on one thread around cheap heap updates interleaved with torch matmuls:
@@ -113,7 +151,7 @@ def knn_search(
     nprobe: int = 1,
     seed: int = 0,
     index: faiss.Index | None = None,
-    batch_size: int = QUERY_BATCH,
+    batch_size: int = TILE,
     desc: str | None = "k-NN",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of the k nearest *other* rows of every row.
@@ -123,10 +161,12 @@ def knn_search(
     unless `nlist` selects a faiss IVF index (see `build_ivf_index`) or `index` is such an index
     already built over these rows.
 
-    The float32 search only shortlists k + 1 + CANDIDATE_MARGIN candidates; their distances are
-    recomputed in float64 from the differences x - y. The float32 expansion changes in the last
-    bits with the thread count and loses precision for near-duplicates (a squared error of 1e-7
-    is a distance of 3e-4). An exact duplicate of a row is a neighbour at distance 0.
+    `batch_size`: rows per tile side (exact) or per IVF search. The float32 search only
+    shortlists k + 1 + CANDIDATE_MARGIN candidates (exact search: every row within the float32
+    rounding bound of the (k+1)-th, for near ties); their distances are recomputed in float64
+    from the differences x - y. The float32 expansion changes in the last bits with the thread
+    count and loses precision for near-duplicates (a squared error of 1e-7 is a distance of
+    3e-4). An exact duplicate of a row is a neighbour at distance 0.
     """
     x = embeddings
     n = len(x)
@@ -144,24 +184,59 @@ def _knn_search(x, k, *, index, batch_size, desc):
     """`knn_search` with the index (None = exact) chosen."""
     n = len(x)
     shortlist = min(k + 1 + CANDIDATE_MARGIN, n)
-    norms = torch.from_numpy(x).pow(2).sum(1) if index is None else None
+    if index is None:
+        screened, found = self_candidates(x, shortlist, block=batch_size, desc=desc)
+    else:
+        found = np.empty((n, shortlist), dtype=np.int64)
+        for a in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=desc is None or n <= batch_size):
+            found[a : a + batch_size] = index.search(x[a : a + batch_size], shortlist)[1]
+        if (found < 0).any():
+            raise ValueError(f"the IVF index found fewer than {shortlist} candidates for some rows; raise nprobe")
     dist = np.empty((n, k), dtype=np.float64)
     idx = np.empty((n, k), dtype=np.int64)
-    starts = range(0, n, batch_size)
-    for a in tqdm(starts, desc=desc, unit="batch", disable=desc is None or len(starts) < 2):
+    for a in range(0, n, batch_size):
         b = min(a + batch_size, n)
-        if index is None:
-            found = exact_candidates(x, x[a:b], shortlist, norms=norms)
-        else:
-            found = index.search(x[a:b], shortlist)[1]
-            if (found < 0).any():
-                raise ValueError(f"the IVF index found fewer than {shortlist} candidates for some rows; raise nprobe")
-        found = np.sort(_drop_self(found, np.arange(a, b)), axis=1)  # by index, so ties keep the lower index
-        exact = _exact_distances(x, np.arange(a, b), found)
-        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-        dist[a:b] = np.take_along_axis(exact, order, axis=1)
-        idx[a:b] = np.take_along_axis(found, order, axis=1)
+        dist[a:b], idx[a:b] = _nearest_exactly(x, np.arange(a, b), _drop_self(found[a:b], np.arange(a, b)), k)
+    if index is None and shortlist < n:
+        # A true neighbour is outside the shortlist only if its float32 value is within 2 tol of the
+        # (k+1)-th candidate's: exact (k+1)-th <= screened[k] + tol, and exact >= float32 - tol.
+        tol = squared_distance_tolerance(x.shape[1], float(np.einsum("ij,ij->i", x, x).max()))
+        for row, limit in _near_tie_candidates(x, np.flatnonzero(screened[:, -1] - screened[:, k] <= 2 * tol),
+                                               screened[:, k] + 2 * tol):
+            others = limit[limit != row]
+            near, ids = _nearest_exactly(x, np.array([row]), others[None, :], k)
+            dist[row], idx[row] = near[0], ids[0]
     return dist, idx
+
+
+def _nearest_exactly(x: np.ndarray, rows: np.ndarray, found: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k of each row's candidates nearest in float64: (B,), (B, m) -> (B, k) float64, (B, k) int64.
+
+    Candidates are sorted by id first, so exact ties keep the lower index."""
+    found = np.sort(found, axis=1)
+    exact = _exact_distances(x, rows, found)
+    order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(exact, order, axis=1), np.take_along_axis(found, order, axis=1)
+
+
+def _near_tie_candidates(x: np.ndarray, rows: np.ndarray, limits: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """For each of `rows`, the ids of all rows within float32 squared distance `limits[row]` (itself included)."""
+    if not len(rows):
+        return
+    base = torch.from_numpy(x)
+    norms = base.pow(2).sum(1)
+    for a in range(0, len(rows), QUERY_BATCH):
+        part = rows[a : a + QUERY_BATCH]
+        q = base[part]
+        hits = [[] for _ in part]
+        for b in range(0, len(x), BASE_BATCH):
+            tile = torch.addmm(norms[None, b : b + BASE_BATCH], q, base[b : b + BASE_BATCH].T, alpha=-2.0)
+            tile += norms[part, None]
+            r, c = np.nonzero(tile.numpy() <= limits[part, None])
+            for i, j in zip(r.tolist(), (c + b).tolist()):
+                hits[i].append(j)
+        for row, found in zip(part.tolist(), hits):
+            yield row, np.array(found, dtype=np.int64)
 
 
 def _drop_self(found: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -10,10 +10,13 @@ distance alone. The first pick is the most typical row; ties go to the lowest in
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from gencurate.selection.distance import NearestPickDistance, first_best, shortlist
+from gencurate.selection.distance import RELATIVE_TIE, squared_distance_tolerance
 from gencurate.selection.knn import knn_search
 
 # TypiClust's constant (their `calculate_typicality`: 1 / (mean_distance + 1e-5)).
@@ -52,36 +55,94 @@ def typicality_greedy(
 
     embeddings: (N, D) float32 C-contiguous; typicality: (N,) float64; returns (budget,) int64.
     diversity_strength 0 ranks by typicality alone (near-duplicates then both qualify). Each
-    pick is the exact (float64) best; ties within rounding go to the lowest index.
+    pick is the exact (float64) best; ties within rounding go to the lowest index. `workers` is
+    accepted for symmetry with `kcenter_greedy` and unused: the lazy greedy is serial.
+
+    Lazy greedy (Minoux 1978, "Accelerated greedy algorithms for maximizing submodular set
+    functions"): a row's distance to the picks only shrinks as picks are added, so its score
+    only falls and a score computed against fewer picks is an upper bound. A max-heap holds
+    those stale bounds; the top row is brought up to date against the picks added since its
+    last update and pushed back, until the top is up to date: it is then the exact best. Only
+    rows that reach the top are ever updated (7.5k updates for 1,000 picks at 20k x 512), so a
+    pick costs a few small products instead of a pass over all N rows (100k x 512, budget
+    1,000: 0.6 s against 37 s for the full greedy; benchmarks/results/selection.json).
     """
-    n = len(embeddings)
+    x = embeddings
+    scores = LazyScores(x, typicality, radius, diversity_strength, capacity=budget)
     order = np.empty(budget, dtype=np.int64)
-    score = np.empty(n, dtype=np.float64)
-    with NearestPickDistance(embeddings, capacity=budget, workers=workers) as nearest:
+    # Single-threaded BLAS: the refreshes are tiny gemvs, where idle BLAS threads spin-wait
+    # (measured 0.4 s vs 2-3 s at 20k x 512 on the loaded 2-core machine).
+    with threadpool_limits(limits=1, user_api="blas"):
         for t in tqdm(range(budget), desc="typicality", unit="pick", mininterval=1.0):
-            if t > 0:
-                nearest.add(order[t - 1])
-            sq = nearest.sq  # +inf before any pick (factor 1), -inf for picked rows
-            np.multiply(typicality, diversity_factor(sq, radius, diversity_strength), out=score)
-            score[order[:t]] = -np.inf  # picked rows never again, even when s = 0
-            best = int(np.argmax(score))
-            if t > 0:
-                # Rows whose exact score could beat the best's lowest possible score, decided in float64.
-                floor = typicality[best] * diversity_factor(
-                    np.maximum(sq[best : best + 1] - nearest.tolerance, 0.0), radius, diversity_strength
-                )[0]
-                maybe = np.flatnonzero(typicality >= floor)  # the factor is at most 1
-                maybe = maybe[sq[maybe] > -np.inf]
-                high = typicality[maybe] * diversity_factor(sq[maybe] + nearest.tolerance, radius, diversity_strength)
-                candidates = maybe[high >= floor]
-                if len(candidates) > 1:
-                    candidates = shortlist(candidates, score)
-                    exact = typicality[candidates] * diversity_factor(
-                        nearest.exact_sq(candidates), radius, diversity_strength
-                    )
-                    best = first_best(candidates, exact)
-            order[t] = best
+            best = scores.fresh_top()
+            # The full greedy decided t = 0 by argmax (exact ties only), later picks within
+            # RELATIVE_TIE (`first_best`); the same rule here keeps the picks identical.
+            floor = best - (RELATIVE_TIE * abs(best) if t > 0 else 0.0)
+            order[t] = scores.pop_lowest_at_least(floor)
     return order
+
+
+class LazyScores:
+    """Max-heap of typicality * diversity factor per unpicked row, refreshed lazily (float64).
+
+    A row's entry is exact against the first `seen[i]` picks; `sq[i]` is its float64 squared
+    distance to the nearest of them. A refresh screens the new picks with one float32 gemv
+    (|c|^2 - 2 x.c, error <= tol) and measures only those within 2 tol of the screened minimum
+    in float64 from the differences x - c (fixed summation order, no BLAS: thread-independent);
+    the nearest pick is always among them. (Measuring every new pick in float64 cost 2.0 s at
+    20k x 512: rows are refreshed against ~400 picks on average.)
+    """
+
+    def __init__(self, x: np.ndarray, typicality: np.ndarray, radius: float, strength: float, *, capacity: int):
+        self._x, self._typ, self._radius, self._strength = x, typicality, radius, strength
+        n, d = x.shape
+        self._sq = np.full(n, np.inf)
+        self._seen = np.zeros(n, dtype=np.int64)
+        self._picks = np.empty((capacity, d), dtype=np.float64)
+        self._picks32 = np.empty((capacity, d), dtype=np.float32)
+        self._pick_norms32 = np.empty(capacity, dtype=np.float32)
+        norms = np.einsum("ij,ij->i", x, x)
+        self._tol = squared_distance_tolerance(d, float(norms.max()) if n else 0.0)
+        self.count = 0
+        # (-score, row): the heap's smallest is the highest score, lowest row among equals.
+        self._heap = [(-s, i) for i, s in enumerate(typicality.tolist())]
+        heapq.heapify(self._heap)
+
+    def fresh_top(self) -> float:
+        """Bring the top up to date until it stays on top; its exact score (the best of all)."""
+        while self._seen[self._heap[0][1]] < self.count:
+            _, i = heapq.heappop(self._heap)
+            heapq.heappush(self._heap, (-self._refresh(i), i))
+        return -self._heap[0][0]
+
+    def pop_lowest_at_least(self, floor: float) -> int:
+        """Pick the lowest row whose exact score is >= floor (<= the fresh top); returns it."""
+        tied, stale = [], []
+        while self._heap and -self._heap[0][0] >= floor:
+            key, i = heapq.heappop(self._heap)
+            score = self._refresh(i) if self._seen[i] < self.count else -key
+            (tied if score >= floor else stale).append((-score, i))
+        pick = min(i for _, i in tied)
+        for entry in tied + stale:
+            if entry[1] != pick:
+                heapq.heappush(self._heap, entry)
+        self._picks[self.count] = self._picks32[self.count] = self._x[pick]
+        self._pick_norms32[self.count] = self._x[pick] @ self._x[pick]
+        self.count += 1
+        return pick
+
+    def _refresh(self, i: int) -> float:
+        """Fold the picks row i has not seen into its distance; its exact score now."""
+        lo, t = self._seen[i], self.count
+        if t > lo:
+            row = self._x[i]
+            screen = self._pick_norms32[lo:t] - 2.0 * (self._picks32[lo:t] @ row)  # (T,) float32, + |x|^2
+            near = lo + np.flatnonzero(screen <= screen.min() + 2 * self._tol)
+            diff = self._picks[near] - row  # (M, D) float64
+            self._sq[i] = min(self._sq[i], np.einsum("td,td->t", diff, diff).min())
+            self._seen[i] = t
+        factor = diversity_factor(self._sq[i : i + 1], self._radius, self._strength)[0]
+        return float(self._typ[i] * factor)
 
 
 def diversity_factor(sq: np.ndarray, radius: float, strength: float) -> np.ndarray:
