@@ -1,15 +1,36 @@
-"""Task sizing and per-payload decoding of the worker pool."""
+"""Task sizing, per-payload decoding and the worker pool (start method, shared rows, dying workers)."""
 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
+import pytest
+from numpy.lib.format import open_memmap
+from PIL import Image
 
 from gencurate.data import decoding
 from gencurate.data.cleaning import DECOMPRESSION_BOMB, UNREADABLE
-from gencurate.data.decoding import CHUNK_BYTES, MAX_CHUNK, MIN_CHUNK, DecodeSettings, chunk_items, decode_payload
-from gencurate.data.sources import BytesPayload, FilePayload, OversizedPayload, PixelsPayload
+from gencurate.data.decoding import (
+    CHUNK_BYTES,
+    MAX_CHUNK,
+    MIN_CHUNK,
+    DecodeSettings,
+    RowsFile,
+    chunk_items,
+    decode_payload,
+    decode_source,
+)
+from gencurate.data.sources import (
+    BytesPayload,
+    Entry,
+    FilePayload,
+    OversizedPayload,
+    PixelsPayload,
+    Source,
+    open_source,
+)
 
 SETTINGS = DecodeSettings(image_size=8, channels=1, min_size=1, max_image_pixels=100)
 
@@ -43,3 +64,83 @@ def test_payload_kinds(tmp_path):
     assert record.reason == "" and record.mode == "L" and (record.width, record.height) == (8, 8)
     np.testing.assert_array_equal(pixels[..., 0], raw)
     assert len(record.digest) == 32 and len(record.phash) == 8
+
+
+def _folder_source(root, n=96):
+    """n small images (PNG and JPEG, two exact copies) plus a truncated and a non-image file."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = np.repeat(np.repeat(rng.integers(0, 256, (3, 4, 3), dtype=np.uint8), 6, 0), 6, 1)
+        save = Image.fromarray(pixels).save
+        save(root / f"{i:03d}.png") if i % 2 else save(root / f"{i:03d}.jpg", quality=90)
+    (root / "zz-copy.png").write_bytes((root / "001.png").read_bytes())
+    (root / "zz-cut.png").write_bytes((root / "003.png").read_bytes()[:60])
+    (root / "zz-fake.jpg").write_text("not a jpeg")
+    return open_source(str(root), demo_path="unused")
+
+
+def _decode(source, tmp_path, workers, name):
+    settings = DecodeSettings(image_size=16, channels=3, min_size=4, max_image_pixels=10**6)
+    rows = open_memmap(tmp_path / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(len(source.entries), 16, 16, 3))
+    records = decode_source(source, rows, settings=settings, workers=workers)
+    rows.flush()
+    return records, (tmp_path / f"{name}.npy").read_bytes()
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_pool_equals_one_process(tmp_path, monkeypatch, method):
+    """Workers write their rows into the shared file themselves; records and bytes match the in-process loop."""
+    if method == "fork" and not decoding.fork_is_safe():
+        pytest.skip("this test process has other threads or torch loaded: the pool would not fork here either")
+    (tmp_path / "src").mkdir()
+    source = _folder_source(tmp_path / "src")
+    single = _decode(source, tmp_path, 1, "single")
+    threads = threading.active_count()
+    monkeypatch.setattr(decoding, "fork_is_safe", lambda: method == "fork")
+    assert decoding.pool_context().get_start_method() == method
+    pooled = _decode(source, tmp_path, 2, "pool")
+    assert pooled == single
+    assert sum(bool(r.reason) for r in single[0]) == 2 and single[0][1].digest == single[0][-3].digest
+    assert threading.active_count() == threads  # no progress-bar monitor or pool thread left behind
+
+
+class _KillsTheWorker:
+    """Unpickled in a worker as a call to os._exit: the worker dies mid-task, as if killed for memory."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_dying_worker_is_a_clear_error(tmp_path, monkeypatch, fork):
+    monkeypatch.setattr(decoding, "fork_is_safe", lambda: fork)
+    items = [(i, PixelsPayload(np.zeros((8, 8), np.uint8))) for i in range(63)] + [(63, FilePayload(_KillsTheWorker()))]
+    source = Source(kind="test", description="test", entries=[Entry(f"e{i}") for i in range(64)],
+                    payloads=lambda max_bytes: iter(items))
+    rows = open_memmap(tmp_path / "rows.npy", mode="w+", dtype=np.uint8, shape=(64, 8, 8, 1))
+    with pytest.raises(RuntimeError, match="a prepare worker process died"):
+        decode_source(source, rows, settings=SETTINGS, workers=2)
+
+
+def test_fork_only_without_other_threads():
+    if not decoding.fork_is_safe():
+        pytest.skip("this test process already has other threads or torch loaded")
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not decoding.fork_is_safe()
+    finally:
+        stop.set()
+        thread.join()
+    assert decoding.fork_is_safe()
+
+
+def test_rows_must_be_a_file_backed_memmap(tmp_path):
+    with pytest.raises(TypeError, match="memmap"):
+        RowsFile.of(np.zeros((2, 8, 8, 1), np.uint8))
+    rows = open_memmap(tmp_path / "rows.npy", mode="w+", dtype=np.uint8, shape=(2, 8, 8, 1))
+    reopened = RowsFile.of(rows).open()
+    reopened[1] = 7
+    reopened.flush()
+    assert np.load(tmp_path / "rows.npy")[1].min() == 7

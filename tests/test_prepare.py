@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from numpy.lib.format import open_memmap
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -183,9 +184,10 @@ def test_workers_do_not_change_the_result(tmp_path):
     assert results[0].rejected["reason"].tolist() == [DUPLICATE]
 
 
-def test_decoding_streams_with_a_bounded_window():
+def test_decoding_streams_with_a_bounded_window(tmp_path):
     """The parent never reads far ahead of the workers: memory grows with the window, not with N."""
     settings = decoding.DecodeSettings(image_size=8, channels=1, min_size=1, max_image_pixels=10**6)
+    rows = open_memmap(tmp_path / "rows.npy", mode="w+", dtype=np.uint8, shape=(2000, 8, 8, 1))
     consumed = 0
 
     def payloads():
@@ -195,12 +197,13 @@ def test_decoding_streams_with_a_bounded_window():
             yield i, PixelsPayload(np.full((8, 8), i % 256, np.uint8))
 
     chunk = decoding.chunk_items(2000, 2, 64)
-    stream = decoding._decoded_stream(payloads(), settings, workers=2, chunk=chunk)
-    first, _ = next(stream)
+    tasks = decoding._decoded_tasks(payloads(), rows, settings, workers=2, chunk=chunk)
+    first = next(tasks)
     window = decoding.CHUNKS_PER_WORKER * 2 * chunk
-    assert first.index == 0 and consumed <= window + chunk < 2000
-    rest = list(stream)
-    assert [r.index for r, _ in rest] == list(range(1, 2000)) and consumed == 2000
+    assert first[0].index == 0 and consumed <= window + chunk < 2000
+    rest = [r for task in tasks for r in task]
+    assert [r.index for r in first + rest] == list(range(2000)) and consumed == 2000
+    np.testing.assert_array_equal(rows[:, 0, 0, 0], np.arange(2000) % 256)  # written by the workers
 
 
 def write_demo_npz(path: Path) -> None:

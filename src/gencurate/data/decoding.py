@@ -1,23 +1,27 @@
-"""Decode a source in a pool of worker processes, streaming pixels into a memory-mapped array.
+"""Decode a source in a pool of worker processes, straight into a memory-mapped array.
 
-The parent reads the source (only archives pass bytes through it), keeps at most a bounded
-window of chunks in flight, and writes each decoded image into row `index` of a
-preallocated (N, H, W, C) memmap. What stays in memory per image is a small `Record`
-(sizes, hashes), so peak memory grows with the window, not with N.
+The parent reads the source (only archives pass bytes through it) and keeps at most a
+bounded window of tasks in flight. Each worker opens the preallocated (N, H, W, C) .npy by
+path and writes every decoded image into its row `index` itself, so pixels never travel
+back through the parent: what returns, and stays in memory per image, is a small `Record`
+(sizes, hashes). Peak memory grows with the window, not with N.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
 import os
 import stat
-import multiprocessing
+import sys
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 
 import numpy as np
 from tqdm import tqdm
@@ -28,7 +32,7 @@ from gencurate.data.sources import BytesPayload, FilePayload, OversizedPayload, 
 
 # Images per task: large enough that a worker rarely waits for the parent to hand over the next
 # task (each hand-off costs a wake-up of the parent, slow on busy cores), small enough that the
-# tail is short and a task's pixels and payload bytes stay within CHUNK_BYTES.
+# tail is short and the payload bytes a task carries and the pixels it writes stay within CHUNK_BYTES.
 MIN_CHUNK, MAX_CHUNK = 8, 256
 CHUNK_BYTES = 4 * 2**20
 TASKS_PER_WORKER = 8      # at least this many tasks per worker, so the work stays balanced
@@ -49,6 +53,34 @@ class DecodeSettings:
     @property
     def max_file_bytes(self) -> int:
         return BYTES_PER_PIXEL_LIMIT * self.max_image_pixels
+
+
+class Progress(tqdm):
+    """A tqdm bar that starts no monitor thread: a live thread makes forking the pool unsafe."""
+
+    monitor_interval = 0
+
+
+@dataclass(frozen=True)
+class RowsFile:
+    """Where decoded rows go: an (N, H, W, C) uint8 array at `offset` bytes into the file `path`.
+
+    Sent to the workers instead of the array, so each maps the file itself and writes its
+    rows in place (MAP_SHARED: the parent's own map sees them through the page cache).
+    """
+
+    path: str
+    offset: int
+    shape: tuple[int, ...]
+
+    @classmethod
+    def of(cls, rows: np.memmap) -> RowsFile:
+        if not isinstance(rows, np.memmap) or rows.filename is None or rows.dtype != np.uint8:
+            raise TypeError("rows must be a file-backed uint8 np.memmap (e.g. numpy.lib.format.open_memmap)")
+        return cls(str(rows.filename), rows.offset, rows.shape)
+
+    def open(self) -> np.memmap:
+        return np.memmap(self.path, dtype=np.uint8, mode="r+", offset=self.offset, shape=self.shape)
 
 
 def _oversized(limit: int) -> str:
@@ -110,8 +142,24 @@ def decode_payload(index: int, payload: Payload, settings: DecodeSettings) -> tu
     return record, result.pixels
 
 
-def _decode_chunk(chunk: list[tuple[int, Payload]], settings: DecodeSettings) -> list[tuple[Record, np.ndarray | None]]:
-    return [decode_payload(i, p, settings) for i, p in chunk]
+def decode_into(task: list[tuple[int, Payload]], rows: np.ndarray, settings: DecodeSettings) -> list[Record]:
+    """Decode each `(index, payload)` of `task`, writing its pixels to `rows[index]`; its Records."""
+    records = []
+    for index, payload in task:
+        record, pixels = decode_payload(index, payload, settings)
+        if pixels is not None:
+            rows[index] = pixels
+        records.append(record)
+    return records
+
+
+def _decode_into_file(task: list[tuple[int, Payload]], rows_file: RowsFile, settings: DecodeSettings) -> list[Record]:
+    """The worker's side: map the rows file for this task only, so a worker holds no pages between tasks."""
+    rows = rows_file.open()
+    try:
+        return decode_into(task, rows, settings)
+    finally:
+        del rows  # unmaps; the written pages stay in the page cache (and reach the file)
 
 
 def chunk_items(n_items: int, workers: int, image_bytes: int) -> int:
@@ -139,36 +187,67 @@ def _chunks(payloads: Iterable[tuple[int, Payload]], size: int) -> Iterator[list
         yield chunk
 
 
-def _decoded_stream(payloads: Iterable[tuple[int, Payload]], settings: DecodeSettings, workers: int,
-                    chunk: int = MAX_CHUNK) -> Iterator[tuple[Record, np.ndarray | None]]:
-    if workers == 1:
-        for i, p in payloads:
-            yield decode_payload(i, p, settings)
-        return
-    # forkserver: workers start from a clean interpreter (no inherited threads or locks), forked
-    # from a server that imported the decoding stack once. An executor (unlike multiprocessing.Pool)
-    # fails loudly with BrokenProcessPool if a worker dies, e.g. killed for memory.
+def fork_is_safe() -> bool:
+    """Whether a worker may be forked from this process as it is now.
+
+    A forked child inherits every lock in the state it was in, so fork is safe only when no
+    other Python thread is alive (one could hold, e.g., the logging or an import lock) and
+    torch is not loaded (its OpenMP and CUDA state do not survive a fork). Native BLAS helper
+    threads re-initialise after a fork (pthread_atfork) and do not count; Python >= 3.12 still
+    emits a DeprecationWarning for them. ProcessPoolExecutor forks all its workers before it
+    starts its own threads (https://github.com/python/cpython/issues/90622).
+    """
+    return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+            and "torch" not in sys.modules)
+
+
+def pool_context() -> BaseContext:
+    """fork when safe: a pool is then ready in ~15 ms with every module already imported.
+
+    Otherwise forkserver: workers start from a clean interpreter (no inherited threads or
+    locks), forked from a server that imported the decoding stack once. Each worker still
+    re-runs the `__main__` script's imports (0.8 s a pool for benchmarks/prepare.py, which
+    imports pandas and scikit-learn: more than decoding 10,000 small images takes), because
+    preloading `__main__` is dead code in CPython up to 3.13
+    (https://github.com/python/cpython/issues/126631); it is listed for the versions that fix
+    it. spawn where neither exists (Windows).
+    """
+    if fork_is_safe():
+        return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__, "scipy.fftpack"])
-    else:  # Windows
-        ctx = multiprocessing.get_context("spawn")
+        ctx.set_forkserver_preload(["__main__", __name__, "scipy.fftpack"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _decoded_tasks(payloads: Iterable[tuple[int, Payload]], rows: np.memmap, settings: DecodeSettings,
+                   workers: int, chunk: int = MAX_CHUNK) -> Iterator[list[Record]]:
+    """Decode every payload into `rows`; yields each task's Records, in task order."""
+    tasks = _chunks(payloads, chunk)
+    if workers == 1:
+        for task in tasks:
+            yield decode_into(task, rows, settings)
+        return
+    rows_file = RowsFile.of(rows)
+    # An executor (unlike multiprocessing.Pool) fails loudly with BrokenProcessPool if a worker
+    # dies, e.g. killed for memory.
     try:
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
             window: deque = deque()
-            for task in _chunks(payloads, chunk):
-                window.append(pool.submit(_decode_chunk, task, settings))
+            for task in tasks:
+                window.append(pool.submit(_decode_into_file, task, rows_file, settings))
                 if len(window) >= CHUNKS_PER_WORKER * workers:
-                    yield from window.popleft().result()
+                    yield window.popleft().result()
             while window:
-                yield from window.popleft().result()
+                yield window.popleft().result()
     except BrokenProcessPool as err:
         raise RuntimeError(f"a prepare worker process died ({err}); if it ran out of memory, lower "
                            "prepare.workers or prepare.max_image_pixels") from err
 
 
-def decode_source(source: Source, rows: np.ndarray, *, settings: DecodeSettings, workers: int) -> list[Record]:
-    """Decode every entry of `source` into `rows` ((N, H, W, C) uint8, e.g. a memmap).
+def decode_source(source: Source, rows: np.memmap, *, settings: DecodeSettings, workers: int) -> list[Record]:
+    """Decode every entry of `source` into `rows` ((N, H, W, C) uint8 memmap of a .npy file).
 
     workers: processes (1 = decode in this process); capped so that each gets enough images.
 
@@ -179,11 +258,12 @@ def decode_source(source: Source, rows: np.ndarray, *, settings: DecodeSettings,
     records: list[Record | None] = [None] * n
     workers = max(1, min(workers, math.ceil(n / MIN_ITEMS_PER_WORKER)))
     chunk = chunk_items(n, workers, int(np.prod(rows.shape[1:])))
-    stream = _decoded_stream(source.payloads(settings.max_file_bytes), settings, workers, chunk)
-    for record, pixels in tqdm(stream, total=n, desc="prepare: decode", unit="img", mininterval=1.0):
-        records[record.index] = record
-        if pixels is not None:
-            rows[record.index] = pixels
+    tasks = _decoded_tasks(source.payloads(settings.max_file_bytes), rows, settings, workers, chunk)
+    with Progress(total=n, desc="prepare: decode", unit="img", mininterval=1.0) as bar:
+        for task_records in tasks:
+            for record in task_records:
+                records[record.index] = record
+            bar.update(len(task_records))
     missing = [source.entries[i].source for i, r in enumerate(records) if r is None]
     if missing:
         raise ValueError(f"{len(missing)} listed file(s) were not read from the source (first: {missing[0]}); "

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
-from tqdm import tqdm
 
 from gencurate.config import PrepareConfig
 from gencurate.data.cleaning import PHASH_BYTES, Rejection, find_duplicates, match_detail
-from gencurate.data.decoding import DecodeSettings, Record, decode_source
+from gencurate.data.decoding import DecodeSettings, Progress, Record, decode_source
 from gencurate.data.sources import Source, open_source
 from gencurate.data.splits import SPLITS, labels_to_splits
 from gencurate.io import TMP_PREFIX, atomic_path
@@ -109,7 +108,7 @@ def _copy_rows(rows: np.ndarray, kept: np.ndarray, images_path: Path) -> None:
     with atomic_path(images_path) as tmp:
         out = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *rows.shape[1:]))
         step = max(1, COPY_BYTES // max(1, int(np.prod(rows.shape[1:]))))
-        for start in tqdm(range(0, len(kept), step), desc="prepare: write", unit="chunk", mininterval=1.0):
+        for start in Progress(range(0, len(kept), step), desc="prepare: write", unit="chunk", mininterval=1.0):
             out[start:start + step] = rows[kept[start:start + step]]
         out.flush()
         del out

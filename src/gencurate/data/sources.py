@@ -155,8 +155,10 @@ def _walk_files(root: Path) -> list[str]:
             dirnames[:] = []
             continue
         seen.add(real)
-        rel = Path(dirpath).relative_to(root)
-        files.extend((rel / f).as_posix() for f in filenames)
+        # string joins, not a Path per file: the listing runs serially before any decoding starts
+        rel = Path(dirpath).relative_to(root).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        files.extend(prefix + f for f in filenames)
     return files
 
 
@@ -167,8 +169,9 @@ def folder_source(root: Path) -> Source:
 
     def reader(max_bytes: int) -> Iterator[tuple[int, Payload]]:
         # the worker reads the file itself (and refuses it unread when over max_bytes)
+        base = str(root)
         for i, name in enumerate(names):
-            yield i, FilePayload(str(root / name))
+            yield i, FilePayload(os.path.join(base, name))
 
     return Source(kind="folder", description=f"image folder `{root}`", entries=entries, payloads=reader,
                   classes=classes, ignored=ignored, licence=licence)
