@@ -137,3 +137,31 @@ def test_nan_embedding_is_one_line_error(tmp_path, default_params_dict, capsys):
     assert cli_main(["select", "--params", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"selection.npy: embeddings row {first_train} contains NaN or inf" in err
+
+
+def test_ivf_knn_with_every_list_probed_equals_exact(tmp_path, default_params_dict):
+    """select.knn_nlist switches typicality and the report to a faiss IVF index; probing every
+    list makes it exhaustive, so the picks and report must equal the exact search's."""
+    path, p, _ = _setup(tmp_path, default_params_dict, methods=["typicality"])
+    assert cli_main(["select", "--params", str(path)]) == 0
+    exact = p.paths.selection("typicality").read_text()
+    exact_stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())["methods"]["typicality"]
+    params = yaml.safe_load(path.read_text())
+    params["select"].update(knn_nlist=4, knn_nprobe=4)
+    path.write_text(yaml.safe_dump(params))
+    assert cli_main(["select", "--params", str(path)]) == 0
+    assert p.paths.selection("typicality").read_text() == exact
+    stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())["methods"]["typicality"]
+    assert stats[MEAN_TYPICALITY] == pytest.approx(exact_stats[MEAN_TYPICALITY], rel=1e-12)
+
+
+def test_bad_ivf_params_are_one_line_errors(tmp_path, default_params_dict, capsys):
+    path, _, _ = _setup(tmp_path, default_params_dict, methods=["typicality"])
+    params = yaml.safe_load(path.read_text())
+    for update, message in (({"knn_nlist": 4, "knn_nprobe": 5}, "select.knn_nprobe: must be <= select.knn_nlist (4)"),
+                            ({"knn_nlist": 151, "knn_nprobe": 1}, "select.knn_nlist: must not exceed the 150 train images")):
+        params["select"].update(update)
+        path.write_text(yaml.safe_dump(params))
+        assert cli_main(["select", "--params", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err

@@ -10,7 +10,9 @@ import numpy as np
 
 from gencurate.selection.coreset import kcenter_greedy
 from gencurate.selection.knn import knn_search
-from gencurate.selection.typicality import embeddings_to_typicality, typicality_greedy
+from gencurate.selection.typicality import (
+    embeddings_to_typicality, knn_distances_to_radius, knn_distances_to_typicality, typicality_greedy,
+)
 from gencurate.selection.typiclust import typiclust
 
 FULL, RANDOM, CORESET, TYPICALITY, TYPICLUST = "full", "random", "coreset", "typicality", "typiclust"
@@ -48,8 +50,14 @@ def select_in_order(
     knn_k: int = 20,
     diversity_strength: float = 1.0,
     min_cluster_size: int = 5,
+    knn_distances: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Like `select`, but rows in the order the method picked them (random: draw order)."""
+    """Like `select`, but rows in the order the method picked them (random: draw order).
+
+    knn_distances: the (N, knn_k) distances of every row's `knn_k` nearest other rows
+    (`knn_search`), when the caller already has them (e.g. from a faiss IVF index at millions
+    of rows); typicality then uses them instead of an exact k-NN search of its own.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown selection method {method!r}; valid: {', '.join(METHODS)}")
     x = as_embeddings(embeddings)
@@ -70,35 +78,27 @@ def select_in_order(
         raise ValueError(f"diversity_strength must be >= 0, got {diversity_strength}")
     if min_cluster_size < 1:
         raise ValueError(f"min_cluster_size must be >= 1, got {min_cluster_size}")
+    if knn_distances is not None and np.shape(knn_distances) != (n, knn_k):
+        raise ValueError(f"knn_distances must be ({n}, {knn_k}), got {np.shape(knn_distances)}")
     budget = int(budget)
     if method == RANDOM:
         return np.random.default_rng(seed).choice(n, size=budget, replace=False).astype(np.int64)
     if method == CORESET:
         return kcenter_greedy(x, budget, seed=seed)
     if method == TYPICALITY:
-        typicality, radius = embeddings_to_typicality(x, knn_k)
+        if knn_distances is None:
+            typicality, radius = embeddings_to_typicality(x, knn_k)
+        else:
+            typicality, radius = knn_distances_to_typicality(knn_distances), knn_distances_to_radius(knn_distances)
         return typicality_greedy(x, typicality, radius, budget, diversity_strength=diversity_strength)
     return typiclust(x, budget, knn_k=knn_k, min_cluster_size=min_cluster_size, seed=seed)
 
 
-def select(
-    embeddings: np.ndarray,
-    method: str,
-    budget: int,
-    *,
-    seed: int = 0,
-    knn_k: int = 20,
-    diversity_strength: float = 1.0,
-    min_cluster_size: int = 5,
-) -> np.ndarray:
+def select(embeddings: np.ndarray, method: str, budget: int, **options) -> np.ndarray:
     """Pick `budget` rows of (N, D) embeddings by `method` -> sorted unique (budget,) int64 row indices.
 
-    `full` returns all N rows (budget ignored). Pure and deterministic for a fixed seed,
-    also across thread counts. Bad input -> one-line ValueError.
+    `full` returns all N rows (budget ignored). Options (seed, knn_k, diversity_strength,
+    min_cluster_size, knn_distances) as for `select_in_order`. Pure and deterministic for a
+    fixed seed, also across thread counts. Bad input -> one-line ValueError.
     """
-    return np.sort(
-        select_in_order(
-            embeddings, method, budget, seed=seed, knn_k=knn_k,
-            diversity_strength=diversity_strength, min_cluster_size=min_cluster_size,
-        )
-    )
+    return np.sort(select_in_order(embeddings, method, budget, **options))

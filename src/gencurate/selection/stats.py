@@ -143,17 +143,18 @@ def selections_to_report(
     selections: Mapping[str, np.ndarray],
     runtimes: Mapping[str, float],
     *,
-    knn_k: int,
+    knn_distances: np.ndarray,
     labels: np.ndarray | None = None,
     label_names: np.ndarray | None = None,
     seed: int = 0,
 ) -> tuple[dict, Figure]:
     """stats.json content ({"dataset": ..., "methods": {method: ...}}) and the map figure.
 
-    embeddings: (N, D) float32; selections: method -> picked rows; runtimes: method -> seconds.
-    Typicality and outliers are those of the whole set with `knn_k` neighbours.
+    embeddings: (N, D) float32; selections: method -> picked rows; runtimes: method -> seconds;
+    knn_distances: (N, K) distances to every row's K nearest other rows (`knn_search`), from
+    which the whole set's typicality and outliers follow.
     """
-    dist, _ = knn_search(embeddings, knn_k, desc="report k-NN")
+    dist = knn_distances
     typicality, radius = knn_distances_to_typicality(dist), knn_distances_to_radius(dist)
     outliers = typicality_to_outliers(typicality)
     every = np.arange(len(embeddings))
