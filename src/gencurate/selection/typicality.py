@@ -49,14 +49,12 @@ def typicality_greedy(
     budget: int,
     *,
     diversity_strength: float = 1.0,
-    workers: int | None = None,
 ) -> np.ndarray:
     """Greedy density x diversity picks, in pick order.
 
     embeddings: (N, D) float32 C-contiguous; typicality: (N,) float64; returns (budget,) int64.
     diversity_strength 0 ranks by typicality alone (near-duplicates then both qualify). Each
-    pick is the exact (float64) best; ties within rounding go to the lowest index. `workers` is
-    accepted for symmetry with `kcenter_greedy` and unused: the lazy greedy is serial.
+    pick is the exact (float64) best; ties within rounding go to the lowest index.
 
     Lazy greedy (Minoux 1978, "Accelerated greedy algorithms for maximizing submodular set
     functions"): a row's distance to the picks only shrinks as picks are added, so its score
