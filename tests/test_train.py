@@ -119,6 +119,25 @@ def test_a_changed_config_or_selection_starts_fresh(tmp_path):
     assert run(tmp_path, "a", tiny_config(steps=4, lr=1e-3), seed=1).resumed_from is None
 
 
+def test_changed_diffusion_code_starts_fresh(tmp_path, monkeypatch):
+    """An edit to the diffusion code reruns DVC's train stage; the rerun must retrain, not resume."""
+    config = tiny_config(steps=4)
+    run(tmp_path, "a", config)
+    last = last_checkpoint_path(tmp_path / "a" / "model")
+    assert run(tmp_path, "a", config).resumed_from == last
+    monkeypatch.setattr(ckpt, "diffusion_code_sha256", lambda: "0" * 64)
+    assert run(tmp_path, "a", config).resumed_from is None
+    assert ckpt.read_resume_info(last).fingerprint[ckpt.KEY_CODE_SHA256] == "0" * 64
+
+
+def test_diffusion_code_hash_covers_every_module():
+    from pathlib import Path
+
+    names = sorted(p.name for p in Path(ckpt.__file__).parent.glob("*.py"))
+    assert {"unet.py", "gaussian.py", "module.py", "training.py"} <= set(names)
+    assert len(ckpt.diffusion_code_sha256()) == 64
+
+
 def test_model_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
     config = tiny_config(steps=4, diffusion=DiffusionConfig(timesteps=100, schedule="linear", prediction="v"))
     result = run(tmp_path, "c", config, images=toy_images(channels=3))
@@ -127,6 +146,7 @@ def test_model_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
     raw = torch.load(path, weights_only=True)
     assert raw[ckpt.KEY_STEP] == 4 and raw[ckpt.KEY_IMAGE_SHAPE] == [16, 16, 3]
     assert raw[ckpt.KEY_VERSION] and raw[ckpt.KEY_SELECTION_SHA256] == "abc"
+    assert raw[ckpt.KEY_CODE_SHA256] == ckpt.diffusion_code_sha256()
     loaded = ckpt.load_checkpoint(path)
     assert loaded.diffusion.prediction.value == "v" and loaded.diffusion.schedule.value == "linear"
     assert loaded.image_shape == (16, 16, 3)

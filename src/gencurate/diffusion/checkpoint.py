@@ -3,13 +3,16 @@
 Two kinds of file live in `paths.model_dir(method, seed)`:
 - `model.ckpt` (`paths.checkpoint`): the final model, a plain dict (loadable with
   `torch.load(weights_only=True)`): format, gencurate version, step, image shape, the UNet and
-  diffusion configs, the whole train config, seed, sha256 of the selection file and the EMA weights.
+  diffusion configs, the whole train config, seed, sha256 of the selection file and of the
+  diffusion code, and the EMA weights.
 - `last.ckpt`: Lightning's full training state for resuming, carrying the same
   fingerprint under `FINGERPRINT_KEY` so a rerun resumes only the run it belongs to.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,6 +40,7 @@ KEY_DIFFUSION = "diffusion"
 KEY_TRAIN = "train"
 KEY_SEED = "seed"
 KEY_SELECTION_SHA256 = "selection_sha256"
+KEY_CODE_SHA256 = "diffusion_code_sha256"
 KEY_EMA_STATE = "ema_state_dict"
 
 # train keys that change how a run proceeds but not the weights it ends with: a change to
@@ -44,10 +48,24 @@ KEY_EMA_STATE = "ema_state_dict"
 NON_WEIGHT_KEYS = ("num_workers", "log_every_n_steps", "sample_every_n_steps", "checkpoint_every_n_steps")
 
 
+@functools.cache
+def diffusion_code_sha256() -> str:
+    """sha256 over this package's diffusion modules (names and bytes, in name order).
+
+    A code change (UNet, schedule, loss, training loop) reruns DVC's train stage, and that
+    rerun must retrain rather than resume a last.ckpt whose config and data still match.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def training_fingerprint(
     *, config: TrainConfig, image_shape: Sequence[int], seed: int, selection_sha256: str
 ) -> dict[str, Any]:
-    """What identifies a training run: resuming is allowed only when this matches exactly."""
+    """What identifies a training run: resuming is allowed only when this matches exactly
+    (config, data shape, seed, selection file and the diffusion code)."""
     train = {k: v for k, v in to_mapping(config).items() if k not in NON_WEIGHT_KEYS}
     return {
         KEY_FORMAT: FORMAT,
@@ -56,6 +74,7 @@ def training_fingerprint(
         KEY_IMAGE_SHAPE: [int(s) for s in image_shape],
         KEY_SEED: int(seed),
         KEY_SELECTION_SHA256: selection_sha256,
+        KEY_CODE_SHA256: diffusion_code_sha256(),
     }
 
 
@@ -91,6 +110,7 @@ def model_checkpoint(
         KEY_TRAIN: to_mapping(config),
         KEY_SEED: fingerprint[KEY_SEED],
         KEY_SELECTION_SHA256: fingerprint[KEY_SELECTION_SHA256],
+        KEY_CODE_SHA256: fingerprint[KEY_CODE_SHA256],
         KEY_EMA_STATE: {k: v.detach().cpu().clone() for k, v in ema_state_dict.items()},
     }
 

@@ -44,7 +44,7 @@ def resumable_checkpoint(model_dir: str | Path, fingerprint: dict[str, Any]) -> 
     info = read_resume_info(last)
     if info.fingerprint == fingerprint:
         return last, info.global_step
-    log.warning("%s belongs to another run (config, selection or seed changed); starting fresh", last)
+    log.warning("%s belongs to another run (config, selection, seed or code changed); starting fresh", last)
     last.unlink(missing_ok=True)  # under DDP every rank checks; one of them may have removed it
     return None, 0
 
