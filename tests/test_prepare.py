@@ -200,9 +200,10 @@ def test_decoding_streams_with_a_bounded_window(tmp_path):
     tasks = decoding._decoded_tasks(payloads(), rows, settings, workers=2, chunk=chunk)
     first = next(tasks)
     window = decoding.CHUNKS_PER_WORKER * 2 * chunk
-    assert first[0].index == 0 and consumed <= window + chunk < 2000
-    rest = [r for task in tasks for r in task]
-    assert [r.index for r in first + rest] == list(range(2000)) and consumed == 2000
+    assert first[0][0] == 0 and consumed <= window + chunk < 2000  # (indices, records) of the first task
+    indices = np.concatenate([first[0]] + [task[0] for task in tasks])
+    assert indices.tolist() == list(range(2000)) and consumed == 2000
+    assert first[1].table["decoded"].all() and not first[1].failures
     np.testing.assert_array_equal(rows[:, 0, 0, 0], np.arange(2000) % 256)  # written by the workers
 
 

@@ -31,7 +31,7 @@ PNG_METADATA = {"Software": None}  # no library version in the bytes: a stable, 
 
 
 def images_to_brightness(images: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
-    """(N, H, W, C) uint8 -> (N,) float64 mean pixel value, read chunk by chunk (memmap-friendly)."""
+    """(N, H, W, C) uint8 -> (N,) float64 mean pixel value, read chunk by chunk (an `NpyRows` or memmap is fine)."""
     return np.concatenate([images[i:i + chunk].mean(axis=(1, 2, 3)) for i in range(0, len(images), chunk)]
                           or [np.zeros(0)])
 
@@ -185,7 +185,7 @@ def write_dataset_card(directory: str | Path, *, images: np.ndarray, manifest: p
                        source: Source, config: PrepareConfig) -> None:
     """Write dataset.md and its PNGs into an existing `directory`.
 
-    images: (N, H, W, C) uint8 (memmap is fine), row i = manifest id i.
+    images: (N, H, W, C) uint8 (an `NpyRows` reads it without holding it), row i = manifest id i.
     """
     directory = Path(directory)
     plot_counts(manifest, directory / COUNTS_PNG)

@@ -66,20 +66,21 @@ def pixels_to_phash(pixels: np.ndarray) -> bytes:
     return np.packbits(imagehash.phash(image).hash.reshape(-1)).tobytes()
 
 
-def hamming_neighbours(codes: np.ndarray, max_distance: int) -> list[dict[int, int]]:
-    """For (N, 8) uint8 packed hashes: per row, {other row: distance} for distances <= max_distance."""
+def hamming_neighbours(codes: np.ndarray, max_distance: int) -> dict[int, dict[int, int]]:
+    """For (N, 8) uint8 packed hashes: {row: {other row: distance <= max_distance}}, for the rows
+    that have such neighbours (others absent). The relation is symmetric."""
     index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
     index.add(np.ascontiguousarray(codes))
     # faiss keeps distances strictly below the radius.
     lims, dist, ids = index.range_search(np.ascontiguousarray(codes), max_distance + 1)
-    out: list[dict[int, int]] = []
-    for i in range(len(codes)):
+    out: dict[int, dict[int, int]] = {}
+    for i in np.flatnonzero(np.diff(lims) > 1):  # every row finds itself
         sl = slice(lims[i], lims[i + 1])
-        out.append({int(j): int(d) for j, d in zip(ids[sl], dist[sl]) if j != i})
+        out[int(i)] = {int(j): int(d) for j, d in zip(ids[sl], dist[sl]) if j != i}
     return out
 
 
-def equal_hash_neighbours(phashes: np.ndarray, rows: list[int]) -> dict[int, dict[int, int]]:
+def equal_hash_neighbours(phashes: np.ndarray, rows: np.ndarray | list[int]) -> dict[int, dict[int, int]]:
     """Hamming radius 0 by grouping, in O(N log N): for (N, 8) uint8 hashes and candidate `rows`,
     {row: {other row with the same hash: 0}} for the rows that share their hash (others absent).
 
@@ -96,8 +97,21 @@ def equal_hash_neighbours(phashes: np.ndarray, rows: list[int]) -> dict[int, dic
     return {i: {j: 0 for j in group if j != i} for group in groups.values() for i in group}
 
 
+def first_occurrences(digests: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(N,) int64: for each valid row of (N, K) uint8 `digests`, the first valid row with the same
+    digest (itself when it is the first); -1 for invalid rows. Sorting, O(N log N)."""
+    rows = np.flatnonzero(valid)
+    first = np.full(len(digests), -1, dtype=np.int64)
+    if len(rows):
+        keys = np.ascontiguousarray(digests[rows]).view(np.dtype((np.void, digests.shape[1])))[:, 0]
+        _, first_pos, inverse = np.unique(keys, return_index=True, return_inverse=True)  # stable: first wins
+        first[rows] = rows[first_pos[inverse.reshape(-1)]]
+    return first
+
+
 def find_duplicates(
-    digests: list[bytes | None],
+    digests: np.ndarray,
+    valid: np.ndarray,
     phashes: np.ndarray,
     *,
     max_distance: int,
@@ -105,36 +119,36 @@ def find_duplicates(
 ) -> list[Match]:
     """Duplicates among decoded candidates, visited in index order (first occurrence kept).
 
-    digests: per candidate, the pixel digest, or None for a candidate already rejected.
-    phashes: (N, 8) uint8 packed perceptual hashes (rows of rejected candidates are ignored).
+    digests: (N, K) uint8 pixel digests; rows where the (N,) bool `valid` is False (candidates
+        already rejected) are ignored, as are their `phashes` rows.
+    phashes: (N, 8) uint8 packed perceptual hashes.
     max_distance: near-duplicate Hamming radius; -1 disables near-duplicates.
     splits: per-candidate split when fixed before cleaning; a copy in a different split than
         the kept image it matches is a `leak`, so no duplicate pair straddles the splits.
     """
-    valid = [i for i, d in enumerate(digests) if d is not None]
-    first_of: dict[bytes, int] = {}
-    unique = []
-    for i in valid:
-        first_of.setdefault(digests[i], i)
-        if first_of[digests[i]] == i:
-            unique.append(i)
+    first = first_occurrences(digests, valid)
+    unique = np.flatnonzero(first == np.arange(len(first)))  # first occurrences, in index order
     near: dict[int, dict[int, int]] = {}
-    if max_distance == 0 and unique:
+    if max_distance == 0 and len(unique):
         near = equal_hash_neighbours(phashes, unique)
-    elif max_distance > 0 and unique:
+    elif max_distance > 0 and len(unique):
         rows = hamming_neighbours(phashes[unique], max_distance)
-        near = {unique[r]: {unique[c]: d for c, d in nb.items()} for r, nb in enumerate(rows)}
-    kept: set[int] = set()
+        near = {int(unique[r]): {int(unique[c]): d for c, d in nb.items()} for r, nb in rows.items()}
+    # Only copies and images with a near neighbour can be removed. A first occurrence is kept
+    # unless it is itself a near-duplicate; its neighbours are near-neighbours too (the relation
+    # is symmetric), so every earlier one is decided before it is consulted.
+    copies = np.flatnonzero((first >= 0) & (first != np.arange(len(first))))
+    removed_near: set[int] = set()
     matches = []
-    for i in valid:
-        j, reason, distance, exact = first_of[digests[i]], DUPLICATE, 0, True
+    for i in sorted({*copies.tolist(), *near}):
+        j, reason, distance, exact = int(first[i]), DUPLICATE, 0, True
         if j == i:
-            earlier = [(d, k) for k, d in near.get(i, {}).items() if k < i and k in kept]
+            earlier = [(d, k) for k, d in near[i].items() if k < i and k not in removed_near]
             if not earlier:
-                kept.add(i)
                 continue
             distance, j = min(earlier)
             reason, exact = NEAR_DUPLICATE, False
+            removed_near.add(i)
         if splits is not None and splits[i] != splits[j]:
             reason = LEAK
         matches.append(Match(i, j, reason, distance, exact))

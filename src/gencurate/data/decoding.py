@@ -3,8 +3,10 @@
 The parent reads the source (only archives pass bytes through it) and keeps at most a
 bounded window of tasks in flight. Each worker opens the preallocated (N, H, W, C) .npy by
 path and writes every decoded image into its row `index` itself, so pixels never travel
-back through the parent: what returns, and stays in memory per image, is a small `Record`
-(sizes, hashes). Peak memory grows with the window, not with N.
+back through the parent: what returns, and stays in memory per image, is one 90-byte row of
+a structured array (sizes, hashes; `RECORD_DTYPE`), not a Python object per image (~400 bytes
+each, which made prepare's memory grow by 75 MB at 200k images). Peak memory grows with the
+window and that table, not with the images.
 """
 
 from __future__ import annotations
@@ -87,6 +89,17 @@ def _oversized(limit: int) -> str:
     return f"file larger than {limit} bytes ({BYTES_PER_PIXEL_LIMIT} bytes x prepare.max_image_pixels), not decoded"
 
 
+# One row per candidate, filled by the worker that decoded it (all zero for a rejected one).
+RECORD_DTYPE = np.dtype([
+    ("sha256", np.uint8, 32),   # of the source bytes (raw pixels for the demo)
+    ("width", np.int32), ("height", np.int32),  # of the original image
+    ("mode", "S16"),            # PIL mode of the original (the longest is 7 characters)
+    ("digest", np.uint8, 32),   # pixels_to_digest of the converted pixels
+    ("phash", np.uint8, 8),     # pixels_to_phash
+    ("decoded", np.bool_),
+])
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """What is kept per candidate after decoding (pixels go straight to the memmap).
@@ -142,18 +155,70 @@ def decode_payload(index: int, payload: Payload, settings: DecodeSettings) -> tu
     return record, result.pixels
 
 
-def decode_into(task: list[tuple[int, Payload]], rows: np.ndarray, settings: DecodeSettings) -> list[Record]:
-    """Decode each `(index, payload)` of `task`, writing its pixels to `rows[index]`; its Records."""
-    records = []
-    for index, payload in task:
+@dataclass(frozen=True, eq=False)
+class Records:
+    """The decoding result of N candidates, column-wise.
+
+    table: (N,) RECORD_DTYPE, row i for candidate i (`decoded` False: rejected).
+    failures: {candidate index: (reason, detail)} for the rejected ones.
+    """
+
+    table: np.ndarray
+    failures: dict[int, tuple[str, str]]
+
+    @classmethod
+    def empty(cls, n: int) -> Records:
+        return cls(np.zeros(n, dtype=RECORD_DTYPE), {})
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: int) -> Record:
+        """Candidate `index` as a `Record` (for inspection; the pipeline reads the columns)."""
+        index = range(len(self))[index]
+        if index in self.failures:
+            return Record(index, reason=self.failures[index][0], detail=self.failures[index][1])
+        row = self.table[index]
+        return Record(index, sha256=row["sha256"].tobytes().hex(), width=int(row["width"]),
+                      height=int(row["height"]), mode=row["mode"].decode(), digest=row["digest"].tobytes(),
+                      phash=row["phash"].tobytes())
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Records) and np.array_equal(self.table, other.table)
+                and self.failures == other.failures)
+
+    def scatter(self, indices: np.ndarray, part: Records) -> None:
+        """Put a task's `part` (rows in the order of `indices`) at those candidate indices."""
+        self.table[indices] = part.table
+        self.failures.update({int(indices[i]): f for i, f in part.failures.items()})
+
+
+def _record_row(record: Record) -> tuple:
+    return (np.frombuffer(bytes.fromhex(record.sha256), np.uint8), record.width, record.height,
+            record.mode.encode(), np.frombuffer(record.digest, np.uint8), np.frombuffer(record.phash, np.uint8), True)
+
+
+def decode_into(task: list[tuple[int, Payload]], rows: np.ndarray, settings: DecodeSettings
+                ) -> tuple[np.ndarray, Records]:
+    """Decode each `(index, payload)` of `task`, writing its pixels to `rows[index]`.
+
+    Returns (the task's candidate indices (T,) int64, their `Records`, row t for indices[t];
+    `failures` keyed by position t).
+    """
+    indices = np.fromiter((index for index, _ in task), dtype=np.int64, count=len(task))
+    part = Records.empty(len(task))
+    for t, (index, payload) in enumerate(task):
         record, pixels = decode_payload(index, payload, settings)
-        if pixels is not None:
-            rows[index] = pixels
-        records.append(record)
-    return records
+        if pixels is None:
+            part.failures[t] = (record.reason, record.detail)
+            continue
+        rows[index] = pixels
+        part.table[t] = _record_row(record)
+    return indices, part
 
 
-def _decode_into_file(task: list[tuple[int, Payload]], rows_file: RowsFile, settings: DecodeSettings) -> list[Record]:
+def _decode_into_file(task: list[tuple[int, Payload]], rows_file: RowsFile, settings: DecodeSettings
+                      ) -> tuple[np.ndarray, Records]:
     """The worker's side: map the rows file for this task only, so a worker holds no pages between tasks."""
     rows = rows_file.open()
     try:
@@ -222,14 +287,14 @@ def pool_context() -> BaseContext:
 
 
 def _decoded_tasks(payloads: Iterable[tuple[int, Payload]], rows: np.memmap, settings: DecodeSettings,
-                   workers: int, chunk: int = MAX_CHUNK) -> Iterator[list[Record]]:
-    """Decode every payload into `rows`; yields each task's Records, in task order."""
+                   workers: int, chunk: int = MAX_CHUNK) -> Iterator[tuple[np.ndarray, Records]]:
+    """Decode every payload into `rows`; yields each task's (indices, Records), in task order."""
     tasks = _chunks(payloads, chunk)
-    if workers == 1:
-        for task in tasks:
-            yield decode_into(task, rows, settings)
-        return
     rows_file = RowsFile.of(rows)
+    if workers == 1:
+        for task in tasks:  # mapped per task here too, so this process holds no written pages
+            yield _decode_into_file(task, rows_file, settings)
+        return
     # An executor (unlike multiprocessing.Pool) fails loudly with BrokenProcessPool if a worker
     # dies, e.g. killed for memory.
     try:
@@ -246,26 +311,27 @@ def _decoded_tasks(payloads: Iterable[tuple[int, Payload]], rows: np.memmap, set
                            "prepare.workers or prepare.max_image_pixels") from err
 
 
-def decode_source(source: Source, rows: np.memmap, *, settings: DecodeSettings, workers: int) -> list[Record]:
+def decode_source(source: Source, rows: np.memmap, *, settings: DecodeSettings, workers: int) -> Records:
     """Decode every entry of `source` into `rows` ((N, H, W, C) uint8 memmap of a .npy file).
 
     workers: processes (1 = decode in this process); capped so that each gets enough images.
 
-    Returns one `Record` per entry, in entry order. Row `i` holds entry `i`'s pixels when
-    its record has no `reason`; rows of rejected entries are left untouched.
+    Returns the `Records` of every entry, in entry order. Row `i` holds entry `i`'s pixels
+    when it was decoded; rows of rejected entries are left untouched.
     """
     n = len(source.entries)
-    records: list[Record | None] = [None] * n
+    records, seen = Records.empty(n), np.zeros(n, dtype=bool)
     workers = max(1, min(workers, math.ceil(n / MIN_ITEMS_PER_WORKER)))
     chunk = chunk_items(n, workers, int(np.prod(rows.shape[1:])))
     tasks = _decoded_tasks(source.payloads(settings.max_file_bytes), rows, settings, workers, chunk)
     with Progress(total=n, desc="prepare: decode", unit="img", mininterval=1.0) as bar:
-        for task_records in tasks:
-            for record in task_records:
-                records[record.index] = record
-            bar.update(len(task_records))
-    missing = [source.entries[i].source for i, r in enumerate(records) if r is None]
-    if missing:
-        raise ValueError(f"{len(missing)} listed file(s) were not read from the source (first: {missing[0]}); "
+        for indices, part in tasks:
+            records.scatter(indices, part)
+            seen[indices] = True
+            bar.update(len(indices))
+    missing = np.flatnonzero(~seen)
+    if len(missing):
+        raise ValueError(f"{len(missing)} listed file(s) were not read from the source "
+                         f"(first: {source.entries[missing[0]].source}); "
                          "did the source change while it was being prepared?")
     return records

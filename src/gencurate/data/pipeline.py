@@ -17,16 +17,20 @@ import pandas as pd
 from numpy.lib.format import open_memmap
 
 from gencurate.config import PrepareConfig
-from gencurate.data.cleaning import PHASH_BYTES, Rejection, find_duplicates, match_detail
-from gencurate.data.decoding import DecodeSettings, Progress, Record, decode_source
+import pyarrow as pa
+
+from gencurate.data.cleaning import Rejection, find_duplicates, match_detail
+from gencurate.data.decoding import DecodeSettings, Progress, Records, decode_source
 from gencurate.data.sources import Source, open_source
 from gencurate.data.splits import SPLITS, labels_to_splits
 from gencurate.io import TMP_PREFIX, atomic_path
+from gencurate.npyrows import NpyRows
 from gencurate.runtime import cpu_count
 
 MANIFEST_COLUMNS = ("id", "source", "sha256", "width", "height", "mode", "split", "label", "label_name")
 REJECTED_COLUMNS = ("source", "reason", "detail")
 COPY_BYTES = 16 * 2**20  # bytes per chunk when compacting kept images (bounds peak memory)
+STR_DTYPE = pd.Series([], dtype=str).dtype  # pandas >= 3: Arrow-backed `str`; pandas 2: object
 
 
 @dataclass(frozen=True)
@@ -71,61 +75,85 @@ def prepare_dataset(config: PrepareConfig, *, images_path: str | Path, demo_path
         workers = config.workers if workers is None else workers
         records = decode_source(source, rows, settings=settings, workers=workers or cpu_count())
         kept, splits, rejected = _decide(source, records, config)
-        _copy_rows(rows, kept, images_path)
         del rows
+        _copy_rows(scratch, kept, images_path)
     finally:
         Path(scratch).unlink(missing_ok=True)
-    manifest = _manifest(source, records, kept, splits)
+    manifest = _manifest(source, records.table[kept], kept, splits)
     return PreparedDataset(manifest, _rejected_table(rejected), source)
 
 
-def _decide(source: Source, records: list[Record], config: PrepareConfig
+def _decide(source: Source, records: Records, config: PrepareConfig
             ) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
     """(kept candidate indices (K,), their splits (K,), every rejection)."""
     names = [e.source for e in source.entries]
     rejected = list(source.ignored)
-    rejected += [Rejection(names[r.index], r.reason, r.detail) for r in records if r.reason]
+    rejected += [Rejection(names[i], reason, detail) for i, (reason, detail) in sorted(records.failures.items())]
     fixed = source_splits(source, config)
-    digests = [None if r.reason else r.digest for r in records]
-    phashes = np.frombuffer(b"".join(r.phash for r in records), dtype=np.uint8).reshape(len(records), PHASH_BYTES)
-    matches = find_duplicates(digests, phashes, max_distance=config.near_duplicate_distance, splits=fixed)
+    valid = records.table["decoded"]
+    matches = find_duplicates(records.table["digest"], valid, records.table["phash"],
+                              max_distance=config.near_duplicate_distance, splits=fixed)
     rejected += [Rejection(names[m.index], m.reason, match_detail(m, names, fixed)) for m in matches]
-    removed = {m.index for m in matches}
-    kept = np.array([i for i, d in enumerate(digests) if d is not None and i not in removed], dtype=np.int64)
+    keep = valid.copy()
+    keep[[m.index for m in matches]] = False
+    kept = np.flatnonzero(keep).astype(np.int64)
     if len(kept) == 0:
         raise ValueError(f"{source.description}: every image was rejected (see the reasons in rejected.parquet: "
                          f"{sorted({r.reason for r in rejected})})")
     if fixed is not None:
         splits = np.array([fixed[i] for i in kept], dtype=str)
     else:
-        labels = np.array([source.entries[i].label for i in kept], dtype=np.int64)
+        labels = np.fromiter((source.entries[i].label for i in kept), dtype=np.int64, count=len(kept))
         splits = labels_to_splits(labels, reference_fraction=config.reference_fraction, seed=config.seed)
     return kept, splits, rejected
 
 
-def _copy_rows(rows: np.ndarray, kept: np.ndarray, images_path: Path) -> None:
-    """Compact the kept rows of the scratch array into the final .npy, chunk by chunk."""
+def _copy_rows(scratch: str | Path, kept: np.ndarray, images_path: Path) -> None:
+    """Compact the kept rows of the scratch .npy into the final .npy, block by block.
+
+    Plain reads and writes (`NpyRows`), not memory maps: a map would leave both files'
+    pages in this process's resident set, twice the array's size.
+    """
+    source = NpyRows(scratch)
+    step = max(1, COPY_BYTES // max(1, source.row_bytes))
     with atomic_path(images_path) as tmp:
-        out = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(kept), *rows.shape[1:]))
-        step = max(1, COPY_BYTES // max(1, int(np.prod(rows.shape[1:]))))
-        for start in Progress(range(0, len(kept), step), desc="prepare: write", unit="chunk", mininterval=1.0):
-            out[start:start + step] = rows[kept[start:start + step]]
+        out = NpyRows.create(tmp, (len(kept), *source.row_shape), np.uint8)
+        written = 0
+        for start in Progress(range(0, len(source), step), desc="prepare: write", unit="chunk", mininterval=1.0):
+            lo, hi = np.searchsorted(kept, [start, start + step])
+            if hi > lo:
+                out.write(written, source.read(start, start + step)[kept[lo:hi] - start])
+                written += int(hi - lo)
         out.flush()
-        del out
+        out.close()
+    source.close()
 
 
-def _manifest(source: Source, records: list[Record], kept: np.ndarray, splits: np.ndarray) -> pd.DataFrame:
+def _hex_column(digests: np.ndarray) -> pd.Series:
+    """(K, B) uint8 -> a str Series of 2B-character hex strings, without a Python str per row
+    (those alone would be ~110 bytes per image), straight into the Arrow string column."""
+    k, width = len(digests), 2 * digests.shape[1]
+    offsets = np.arange(0, width * (k + 1), width, dtype=np.int32)
+    data = np.ascontiguousarray(digests).tobytes().hex().encode()
+    column = pa.StringArray.from_buffers(k, pa.py_buffer(offsets), pa.py_buffer(data))
+    if isinstance(STR_DTYPE, pd.StringDtype) and STR_DTYPE.storage == "pyarrow":
+        return pd.Series(pd.array(column, dtype=STR_DTYPE))
+    return pd.Series(column.to_pylist(), dtype=str)
+
+
+def _manifest(source: Source, table: np.ndarray, kept: np.ndarray, splits: np.ndarray) -> pd.DataFrame:
+    """table: (K,) RECORD_DTYPE rows of the kept candidates `kept` (K,)."""
     entries = [source.entries[i] for i in kept]
-    recs = [records[i] for i in kept]
+    modes, mode_of = np.unique(table["mode"], return_inverse=True)  # a handful of distinct modes
     return pd.DataFrame({
         "id": np.arange(len(kept), dtype=np.int64),
         "source": pd.Series([e.source for e in entries], dtype=str),
-        "sha256": pd.Series([r.sha256 for r in recs], dtype=str),
-        "width": np.array([r.width for r in recs], dtype=np.int64),
-        "height": np.array([r.height for r in recs], dtype=np.int64),
-        "mode": pd.Series([r.mode for r in recs], dtype=str),
-        "split": pd.Series(list(splits), dtype=str),
-        "label": np.array([e.label for e in entries], dtype=np.int64),
+        "sha256": _hex_column(table["sha256"]),
+        "width": table["width"].astype(np.int64),
+        "height": table["height"].astype(np.int64),
+        "mode": pd.Series(np.array([m.decode() for m in modes], dtype=object)[mode_of.reshape(-1)], dtype=str),
+        "split": pd.Series(splits, dtype=str),
+        "label": np.fromiter((e.label for e in entries), dtype=np.int64, count=len(entries)),
         "label_name": pd.Series([e.label_name for e in entries], dtype=str),
     }, columns=list(MANIFEST_COLUMNS))
 

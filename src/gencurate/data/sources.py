@@ -120,7 +120,9 @@ def _labelled_entries(names: list[str], prefix: str = "") -> tuple[list[Entry], 
     if names and all("/" in n for n in names):
         classes = tuple(sorted({n.split("/", 1)[0] for n in names}))
         index = {c: i for i, c in enumerate(classes)}
-        return [Entry(prefix + n, label=index[n.split("/", 1)[0]], label_name=n.split("/", 1)[0]) for n in names], classes
+        labels = [index[n.split("/", 1)[0]] for n in names]
+        # label_name is the shared class string, not a new copy per image (~60 bytes each)
+        return [Entry(prefix + n, label=y, label_name=classes[y]) for n, y in zip(names, labels)], classes
     return [Entry(prefix + n) for n in names], ()
 
 

@@ -14,24 +14,25 @@ from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from gencurate.encoders.base import Encoder, Preprocess
+from gencurate.npyrows import NpyRows
 
 
-def check_image_array(images: np.ndarray) -> None:
-    """One clear error for anything but uint8 (N, H, W, C) with C in {1, 3}."""
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+def check_image_array(images: np.ndarray | NpyRows) -> None:
+    """One clear error for anything but uint8 (N, H, W, C) with C in {1, 3} (an array or `NpyRows`)."""
+    if not isinstance(images, (np.ndarray, NpyRows)) or images.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image array, got {getattr(images, 'dtype', type(images).__name__)}")
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"expected images shaped (N, H, W, C) with C in {{1, 3}}, got {images.shape}")
 
 
 class ImageArrayDataset(Dataset):
-    """Rows of a uint8 (N, H, W, C) array.
+    """Rows of a uint8 (N, H, W, C) array or `NpyRows` file.
 
     A DataLoader fetches a whole batch in one `__getitems__` call, which returns
     (index (B,) int64, images (B, H, W, C) uint8) for `PreprocessCollate`.
     """
 
-    def __init__(self, images: np.ndarray) -> None:
+    def __init__(self, images: np.ndarray | NpyRows) -> None:
         check_image_array(images)
         self.images = images
 
@@ -44,7 +45,7 @@ class ImageArrayDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
         index = np.asarray(indices, dtype=np.int64)
         if len(index) and np.all(np.diff(index) == 1):
-            # Contiguous rows: one slice of the memmap instead of a gather.
+            # Contiguous rows: one slice (one read) instead of a gather.
             batch = np.array(self.images[index[0]: index[-1] + 1])
         else:
             batch = np.asarray(self.images[index])

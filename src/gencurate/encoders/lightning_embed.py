@@ -2,9 +2,10 @@
 
 Each rank embeds its share of the images (Lightning's unrepeated distributed sampler), and a
 prediction writer appends every batch's (index, feature) rows to the rank's two raw shard
-files; rank 0 then scatters the shards chunk by chunk into a memory-mapped (N, D) .npy, by
-index: identical to a single-process run. Nothing holds more than a batch (writer) or a
-chunk (merge) of features in memory, so peak memory does not grow with N.
+files; rank 0 then scatters the shards chunk by chunk into the (N, D) .npy, by index:
+identical to a single-process run. Images are read and features written with plain file IO
+(`NpyRows`, no memory maps), and nothing holds more than a batch (writer) or a chunk (merge)
+of features, so peak memory, resident file pages included, does not grow with N.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from numpy.lib.format import open_memmap
 
 from gencurate.encoders.base import Encoder, Preprocess
 from gencurate.encoders.embedding import check_image_array, image_loader, normalise_rows
+from gencurate.npyrows import NpyRows
 
 SHARD_INDEX = "index"        # int64 (M,) image rows, raw little-endian
 SHARD_FEATURES = "features"  # float32 (M, D) features, raw C order
@@ -54,8 +55,8 @@ class EncoderModule(L.LightningModule):
 class ImageArrayDataModule(L.LightningDataModule):
     """Predict batches over a uint8 (N, H, W, C) images.npy.
 
-    Given a path, each process opens its own memory map (a spawned rank never receives a
-    pickled copy of the images); an in-memory array is used as is.
+    Given a path, each process reads rows from the file itself (`NpyRows`: a spawned rank
+    never receives a pickled copy of the images); an in-memory array is used as is.
     """
 
     def __init__(self, *, images: np.ndarray | str | Path, preprocess: Preprocess, batch_size: int, num_workers: int) -> None:
@@ -66,9 +67,7 @@ class ImageArrayDataModule(L.LightningDataModule):
         self.num_workers = num_workers
 
     def predict_dataloader(self):
-        from gencurate.io import read_npy
-
-        images = self.images if isinstance(self.images, np.ndarray) else read_npy(self.images, mmap=True)
+        images = self.images if isinstance(self.images, np.ndarray) else NpyRows(self.images)
         return image_loader(images, self.preprocess, batch_size=self.batch_size, num_workers=self.num_workers)
 
 
@@ -98,8 +97,8 @@ class ShardWriter(BasePredictionWriter):
         trainer.strategy.barrier("embed-shards")
 
 
-def _open_shard(shard_dir: str | Path, rank: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rank's shard as read-only memmaps: index (M,) int64, features (M, dim) float32."""
+def _shard_rows(shard_dir: str | Path, rank: int, dim: int) -> int:
+    """Rows in the rank's shard, after checking its two files agree."""
     paths = [shard_file(shard_dir, rank, part) for part in (SHARD_INDEX, SHARD_FEATURES)]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -109,40 +108,45 @@ def _open_shard(shard_dir: str | Path, rank: int, dim: int) -> tuple[np.ndarray,
     if sizes[0] % INDEX_DTYPE.itemsize or sizes[1] != m * dim * FEATURE_DTYPE.itemsize:
         raise ValueError(f"embedding shard of rank {rank} ({paths[1]}) holds {sizes[1]} bytes of features "
                          f"for {m} indices, expected (*, {dim}) float32 rows")
-    if m == 0:
-        return np.empty(0, INDEX_DTYPE), np.empty((0, dim), FEATURE_DTYPE)
-    return (np.memmap(paths[0], dtype=INDEX_DTYPE, mode="r"),
-            np.memmap(paths[1], dtype=FEATURE_DTYPE, mode="r", shape=(m, dim)))
+    return m
+
+
+def _read_shard(shard_dir: str | Path, rank: int, dim: int, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [start, start + count) of the rank's shard: index (M,) int64, features (M, dim) float32."""
+    index = np.fromfile(shard_file(shard_dir, rank, SHARD_INDEX), dtype=INDEX_DTYPE, count=count,
+                        offset=start * INDEX_DTYPE.itemsize)
+    features = np.fromfile(shard_file(shard_dir, rank, SHARD_FEATURES), dtype=FEATURE_DTYPE, count=len(index) * dim,
+                           offset=start * dim * FEATURE_DTYPE.itemsize)
+    return index, features.reshape(len(index), dim)
 
 
 def merge_shards(shard_dir: str | Path, out_path: str | Path, *, world_size: int, n: int, dim: int) -> np.ndarray:
     """Shards of ranks 0..world_size-1 -> `out_path`, a float32 (n, dim) .npy, row i = image i.
 
-    Written atomically, chunk by chunk; returns it memory-mapped read-only. Every index must be
-    covered; an index seen twice must carry the same features.
+    Written atomically, chunk by chunk; returns it memory-mapped read-only (no page read yet).
+    Every index must be covered; an index seen twice must carry the same features.
     """
     from gencurate.io import atomic_path
 
     seen = np.zeros(n, dtype=bool)
     step = max(1, MERGE_BYTES // (FEATURE_DTYPE.itemsize * max(dim, 1)))
     with atomic_path(out_path) as tmp:
-        out = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+        out = NpyRows.create(tmp, (n, dim), np.float32)
         for rank in range(world_size):
-            shard_index, shard_features = _open_shard(shard_dir, rank, dim)
-            for a in range(0, len(shard_index), step):
-                index, features = np.array(shard_index[a:a + step]), np.array(shard_features[a:a + step])
+            for a in range(0, _shard_rows(shard_dir, rank, dim), step):
+                index, features = _read_shard(shard_dir, rank, dim, a, step)
                 if index.min() < 0 or index.max() >= n:
                     raise ValueError(f"embedding shard of rank {rank} has indices outside [0, {n})")
                 again = seen[index]
-                if again.any() and not np.allclose(out[index[again]], features[again], atol=1e-5):
+                if again.any() and not np.allclose(out.take(index[again]), features[again], atol=1e-5):
                     raise ValueError(f"embedding shard of rank {rank} disagrees with another rank on images it repeats")
-                out[index] = features
+                order = np.argsort(index, kind="stable")  # runs of consecutive rows: few large writes
+                out.put(index[order], features[order])
                 seen[index] = True
-            del shard_index, shard_features
         if not seen.all():
             raise ValueError(f"embedding shards cover {int(seen.sum())} of {n} images")
         out.flush()
-        del out
+        out.close()
     return np.load(out_path, mmap_mode="r")
 
 
@@ -168,9 +172,7 @@ def embed_with_lightning(
     """
     import shutil
 
-    from gencurate.io import read_npy
-
-    array = images if isinstance(images, np.ndarray) else read_npy(images, mmap=True)
+    array = images if isinstance(images, np.ndarray) else NpyRows(images)
     check_image_array(array)
     n = len(array)
     del array

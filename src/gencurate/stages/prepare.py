@@ -7,7 +7,8 @@ from pathlib import Path
 
 from gencurate.data.card import write_dataset_card
 from gencurate.data.pipeline import prepare_dataset, write_table
-from gencurate.io import atomic_path, read_npy
+from gencurate.io import atomic_path
+from gencurate.npyrows import NpyRows
 from gencurate.stages.common import stage_params
 
 
@@ -21,7 +22,7 @@ def main(args: argparse.Namespace) -> None:
         write_table(result.manifest, tmp / paths.manifest.relative_to(prepared))
         write_table(result.rejected, tmp / paths.rejected.relative_to(prepared))
     with atomic_path(paths.dataset_card, directory=True) as card_dir:
-        write_dataset_card(card_dir, images=read_npy(paths.images), manifest=result.manifest,
+        write_dataset_card(card_dir, images=NpyRows(paths.images), manifest=result.manifest,
                            rejected=result.rejected, source=result.source, config=config)
     counts = result.manifest["split"].value_counts().to_dict()
     print(f"prepare: kept {len(result.manifest)} images ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
