@@ -12,7 +12,9 @@ prepare` and `gencurate embed --role selection` run in a fresh temporary folder 
 generated params.yaml (efficientnet-lite0 at INPUT_SIZE px, the embed section of EMBED),
 each as its own subprocess, so every figure is that one run's:
 - `peak_rss_main_mb`: the stage process's own VmHWM (kernel-tracked peak RSS, exact); file
-  pages of the memory-mapped images.npy count in it once touched.
+  pages count in it once a memory map touches them, which is why prepare and embed stream
+  images.npy and the embedding through `gencurate.npyrows.NpyRows` (file reads and writes)
+  rather than memory maps (before: prepare's RSS grew 3.9x from 10k to 200k).
 - `ru_maxrss_mb`: ru_maxrss of os.wait4 on the stage process: the largest peak RSS of the
   stage process or any descendant it reaped (a max over processes, not a sum). Linux also
   counts the pre-exec image, i.e. this benchmark's own process (kept small: ~40 MB), so it
