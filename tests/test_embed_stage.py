@@ -108,9 +108,33 @@ def test_embed_params_are_strict(default_params_dict):
     params["encoders"]["selection"]["name"] = "efficientnet-lite0"
     params["embed"]["strategy"] = "ddp_spawn"
     assert params_from_mapping(params).embed.strategy == "ddp_spawn"
+    params["embed"]["num_nodes"] = 0
+    with pytest.raises(ParamsError, match="embed.num_nodes"):
+        params_from_mapping(params)
+    params["embed"]["num_nodes"] = 1
     params["embed"]["strategi"] = "ddp"
     with pytest.raises(ParamsError, match="did you mean 'strategy'"):
         params_from_mapping(params)
+
+
+def test_stage_hands_the_lightning_params_to_the_trainer(workspace, monkeypatch):
+    """embed.accelerator/devices/num_nodes/strategy reach Trainer.predict; a non-zero rank writes nothing."""
+    import gencurate.encoders.lightning_embed as lightning_embed
+
+    params = yaml.safe_load(open("params.yaml"))
+    params["embed"].update(accelerator="gpu", devices=4, num_nodes=3, strategy="ddp")
+    open("params.yaml", "w").write(yaml.safe_dump(params))
+    seen = {}
+
+    def fake_embed_with_lightning(enc, images, **kwargs):
+        seen.update(kwargs)
+        return None  # what a rank other than global rank 0 gets back
+
+    monkeypatch.setattr(lightning_embed, "embed_with_lightning", fake_embed_with_lightning)
+    assert cli_main(["embed", "--role", "selection"]) == 0
+    assert {k: seen[k] for k in ("accelerator", "devices", "num_nodes", "strategy")} == {
+        "accelerator": "gpu", "devices": 4, "num_nodes": 3, "strategy": "ddp"}
+    assert not load_params().paths.embedding_meta("selection").exists()
 
 
 def test_merge_shards_by_hand(tmp_path):

@@ -43,10 +43,12 @@ class EmbedConfig:
     batch_size: int = 128
     num_workers: int = 1
     accelerator: str = "auto"       # Lightning Trainer.predict: auto = CUDA if visible, else CPU
-    devices: int = 1
+    devices: int = 1                # per node
+    num_nodes: int = 1              # > 1: paths.embeddings must be on a filesystem every node sees
     strategy: str = "auto"          # e.g. ddp / ddp_spawn for several devices or CPU processes
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "embed.batch_size", "must be >= 1")
         require(self.num_workers >= 0, "embed.num_workers", "must be >= 0")
         require(self.devices >= 1, "embed.devices", "must be >= 1")
+        require(self.num_nodes >= 1, "embed.num_nodes", "must be >= 1")

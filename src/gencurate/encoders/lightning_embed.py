@@ -160,13 +160,15 @@ def embed_with_lightning(
     num_workers: int = 0,
     accelerator: str = "auto",
     devices: int = 1,
+    num_nodes: int = 1,
     strategy: str = "auto",
     progress: bool = True,
 ) -> np.ndarray | None:
     """uint8 (N, H, W, C) images (an array or an images.npy path) -> `out_path`, float32 (N, D) unit rows.
 
-    Runs `Trainer.predict` with the given accelerator/devices/strategy (e.g. "ddp_spawn" on
-    2 CPU processes). Returns the written array (memory-mapped, read-only) on global rank 0 and
+    Runs `Trainer.predict` with the given accelerator/devices/num_nodes/strategy (e.g.
+    "ddp_spawn" on 2 CPU processes). Every rank writes its shard into `shard_dir` and global
+    rank 0 reads them all, so with several nodes `shard_dir` must be on a shared filesystem. Returns the written array (memory-mapped, read-only) on global rank 0 and
     None on other ranks (those of a "ddp" launch, which re-run the calling program).
     `shard_dir` is removed.
     """
@@ -179,6 +181,7 @@ def embed_with_lightning(
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
+        num_nodes=num_nodes,
         strategy=strategy,
         callbacks=[ShardWriter(shard_dir)],
         logger=False,

@@ -1,9 +1,9 @@
 """`gencurate embed [--role selection|evaluation]`: prepared images -> L2-normalised embeddings.
 
-Reads paths.images (memory-mapped) and paths.manifest, the role's `encoders.<role>`
+Reads paths.images (in batches) and paths.manifest, the role's `encoders.<role>`
 section and `embed`; writes paths.embedding(role) (N, D) float32, row i = manifest row i,
 and paths.embedding_meta(role). The forward pass runs through Lightning's
-Trainer.predict, so `embed.accelerator/devices/strategy` scale it to GPUs or processes.
+Trainer.predict, so `embed.accelerator/devices/num_nodes/strategy` scale it to GPUs, processes or nodes.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def embed_role(params: Params, role: str) -> None:
     embedding = embed_with_lightning(
         enc, paths.images, out_path=out, shard_dir=out.with_name(f"{TMP_PREFIX}{out.stem}-shards"),
         batch_size=run.batch_size, num_workers=run.num_workers,
-        accelerator=run.accelerator, devices=run.devices, strategy=run.strategy,
+        accelerator=run.accelerator, devices=run.devices, num_nodes=run.num_nodes, strategy=run.strategy,
     )
     if embedding is None:  # a non-zero rank of a multi-process launch: rank 0 writes
         return
