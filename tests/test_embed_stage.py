@@ -118,7 +118,7 @@ def test_embed_params_are_strict(default_params_dict):
 
 
 def test_stage_hands_the_lightning_params_to_the_trainer(workspace, monkeypatch):
-    """embed.accelerator/devices/num_nodes/strategy reach Trainer.predict; a non-zero rank writes nothing."""
+    """embed.accelerator/devices/num_nodes/strategy reach embed_with_lightning (its Trainer); a non-zero rank writes nothing."""
     import gencurate.encoders.lightning_embed as lightning_embed
 
     params = yaml.safe_load(open("params.yaml"))

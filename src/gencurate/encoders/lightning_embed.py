@@ -168,9 +168,9 @@ def embed_with_lightning(
 
     Runs `Trainer.predict` with the given accelerator/devices/num_nodes/strategy (e.g.
     "ddp_spawn" on 2 CPU processes). Every rank writes its shard into `shard_dir` and global
-    rank 0 reads them all, so with several nodes `shard_dir` must be on a shared filesystem. Returns the written array (memory-mapped, read-only) on global rank 0 and
-    None on other ranks (those of a "ddp" launch, which re-run the calling program).
-    `shard_dir` is removed.
+    rank 0 reads them all, so with several nodes `shard_dir` must be on a shared filesystem.
+    Returns the written array (memory-mapped, read-only) on global rank 0 and None on other
+    ranks (those of a "ddp" launch, which re-run the calling program). `shard_dir` is removed.
     """
     import shutil
 
