@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +35,12 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from gencurate.config import load_params  # noqa: E402
-from gencurate.encoders import embed_images, load_encoder  # noqa: E402
-from gencurate.encoders.lightning_embed import embed_with_lightning  # noqa: E402
-from gencurate.runtime import cpu_count  # noqa: E402
+from gencurate.config import load_params
+from gencurate.encoders import embed_images, load_encoder
+from gencurate.encoders.lightning_embed import embed_with_lightning
+from gencurate.runtime import cpu_count
+from provenance import provenance
 
 RESULTS = ROOT / "benchmarks" / "results" / "embed.json"
 SWEEP_ENCODERS = ("efficientnet-lite0", "efficientnet-lite2")
@@ -186,7 +185,7 @@ def main() -> None:
     parser.add_argument("--sweep-knn-n", type=int, default=1000)
     args = parser.parse_args()
     params = load_params(ROOT / "params.yaml")
-    results = {"pipeline": pipeline(params, n=args.n, rounds=args.rounds, lightning=not args.no_lightning)}
+    results = {"machine": provenance(), "pipeline": pipeline(params, n=args.n, rounds=args.rounds, lightning=not args.no_lightning)}
     print(json.dumps(results["pipeline"], indent=2), flush=True)
     if args.sweep:
         results["sweep"] = sweep(params, n_speed=args.sweep_speed_n, n_knn=args.sweep_knn_n, cores=cpu_count())

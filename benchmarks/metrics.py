@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results" / "metrics.json"
 METRICS = ("fd", "kid", "prc")
@@ -168,8 +168,7 @@ def main() -> None:
                     "max_abs_value_diff": max(abs(ours["values"][k] - ref["values"][k]) for k in ref["values"]),
                 }
     result = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "load_average_at_end": os.getloadavg()},
+        "machine": provenance() | {"torch_threads": torch.get_num_threads(), "load_average_at_end": os.getloadavg()},
         "settings": {"repeats_fd_kid": args.repeats, "kid_subsets": KID_SUBSETS, "kid_subset_size": KID_SUBSET_SIZE, "prc_k": PRC_K,
                      "our_knn_batch_size": 2048, "torch_fidelity_prc_batch_size": 10000},
         "rows": rows,

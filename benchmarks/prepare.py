@@ -35,6 +35,7 @@ from gencurate.data.decoding import DecodeSettings, decode_into, pool_context
 from gencurate.data.pipeline import prepare_dataset
 from gencurate.data.sources import open_source
 from gencurate.runtime import cpu_count
+from provenance import provenance
 
 RESULT = Path(__file__).with_name("results") / "prepare.json"
 TARGET_RATIO = 1.8
@@ -159,7 +160,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gencurate-bench-prepare-") as tmp:
-        result = measure(Path(tmp) / "small", args.images, SMALL, args.repeats)
+        result = {"machine": provenance()} | measure(Path(tmp) / "small", args.images, SMALL, args.repeats)
         if args.photos:
             result["photos"] = measure(Path(tmp) / "photos", args.photos, PHOTOS, args.repeats)
     RESULT.parent.mkdir(parents=True, exist_ok=True)

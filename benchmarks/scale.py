@@ -27,7 +27,7 @@ each as its own subprocess, so every figure is that one run's:
   file-backed pages of a memmap, the kernel cannot drop it. A sampled peak can miss a spike
   shorter than SAMPLE_S.
 - `cpu_seconds`: user + system seconds of every process of the tree, last sampled value.
-Claims checked (issue 7): peak memory at 200k <= 1.5x that at 10k, per-image time close to constant
+Claims checked: peak memory at 200k <= 1.5x that at 10k, per-image time close to constant
 (`marginal_seconds_per_image_ratio`: 50k->200k vs 10k->50k, start-up costs cancel out).
 
 coreset / typicality: `clustered_embeddings` of benchmarks/selection.py at 1M x 512 (2 GB),
@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -58,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
@@ -66,7 +66,7 @@ SIZES, QUICK_SIZES = (10_000, 50_000, 200_000), (1_000, 2_000, 4_000)
 IMAGE_SIZE, CHANNELS, CLASSES = 32, 3, 10
 ENCODER, INPUT_SIZE = "efficientnet-lite0", 32
 EMBED = {"batch_size": 128, "num_workers": 1, "accelerator": "cpu", "devices": 1}  # params.yaml's, on CPU
-MAX_MEMORY_RATIO = 1.5  # issue 7: peak memory at the largest size <= 1.5x that at the smallest
+MAX_MEMORY_RATIO = 1.5  # the scaling target: peak memory at the largest size <= 1.5x that at the smallest
 SAMPLE_S = 0.1
 SEEDS = {"coreset": 2, "typicality": 3}  # the data of selection.py's coreset-big / typicality-big
 MB = 2**20
@@ -294,8 +294,7 @@ def part_prepare_embed(sizes: tuple[int, ...]) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     """One selection run in this (fresh) process; prints its result as the last line (JSON)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from selection import clustered_embeddings  # the data of benchmarks/selection.py
+    from selection import clustered_embeddings  # the data of benchmarks/selection.py (this script's folder)
 
     from gencurate.selection import kcenter_greedy
     from gencurate.selection.knn import build_ivf_index, knn_search
@@ -343,24 +342,7 @@ def part_selection(method: str, *, n: int, d: int, budget: int, k: int, nlist: i
 # -- main ---------------------------------------------------------------------------------------
 
 def machine() -> dict:
-    from importlib.metadata import version
-
-    from gencurate.runtime import cpu_count  # imports torch only inside functions
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.rstrip()
-
-    # Versions from package metadata: this parent process stays small (see ru_maxrss_mb above).
-    return {
-        # others edit src/ on this machine: which code was measured
-        "git_head": git("rev-parse", "--short", "HEAD"),
-        "src_uncommitted": git("status", "--porcelain", "--", "src").splitlines(),
-        "cpu_cores": cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-        "numpy": np.__version__, "torch": version("torch"), "faiss": version("faiss-cpu"),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "note": "2 shared cores: other engineers' jobs may run at the same time, so absolute times are noisy.",
-    }
+    return provenance() | {"memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import tempfile
 import time
@@ -35,7 +34,6 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-import sklearn
 import torch
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
@@ -46,6 +44,7 @@ from gencurate.selection.knn import build_ivf_index, exact_candidates, knn_searc
 from gencurate.selection.typicality import (
     EPS, embeddings_to_typicality, knn_distances_to_radius, knn_distances_to_typicality, typicality_greedy,
 )
+from provenance import provenance
 
 RESULTS = Path(__file__).parent / "results" / "selection.json"
 
@@ -227,13 +226,7 @@ def main() -> None:
     nlist, nprobe = (64, 2) if args.quick else (1024, 2)
     parts = args.parts.split(",")
     out: dict = json.loads(args.output.read_text()) if args.output.exists() and not args.quick else {}
-    out["machine"] = {
-        "cpu_cores": cpu_count(), "platform": platform.platform(), "numpy": np.__version__, "faiss": faiss.__version__,
-        "torch": torch.__version__, "sklearn": sklearn.__version__,
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "note": "2 shared cores: other engineers' jobs ran at the same time, so absolute times are noisy; "
-                "ours and the reference run back to back on the same data.",
-    }
+    out["machine"] = provenance()
     runs = {
         "coreset": lambda: part_coreset(n, d, budget, 0),
         "typicality": lambda: part_typicality(n, d, budget, k, 0),

@@ -1,6 +1,6 @@
 """DDPM benchmark: our UNet + diffusion vs denoising-diffusion-pytorch's Unet/GaussianDiffusion.
 
-    .venv/bin/pip install denoising-diffusion-pytorch   # the reference; not a project dependency
+    pip install -e ".[bench]"   # the reference (pinned in pyproject.toml's bench extra)
     .venv/bin/python benchmarks/train.py [--threads 2] [--rounds 5]
 
 For each setting (the demo's 28x28x1 and a 32x32x3 CIFAR-like one), both models are built
@@ -21,21 +21,20 @@ import dataclasses
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # the reference's sampler draws a progress bar per call
 
-import torch  # noqa: E402
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from gencurate.config import load_params  # noqa: E402
-from gencurate.diffusion.checkpoint import build_unet  # noqa: E402
-from gencurate.diffusion.gaussian import GaussianDiffusion  # noqa: E402
-from gencurate.diffusion.sampling import generate_images  # noqa: E402
+from gencurate.config import load_params
+from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.gaussian import GaussianDiffusion
+from gencurate.diffusion.sampling import generate_images
+from provenance import provenance
 
 RESULTS = ROOT / "benchmarks" / "results" / "train.json"
 
@@ -159,6 +158,7 @@ def main() -> None:
                       steps=args.steps, rounds=args.rounds, n_samples=args.samples),
     ]
     out = {
+        "machine": provenance(),
         "torch_threads": args.threads, "rounds": args.rounds, "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()], "results": results,
     }

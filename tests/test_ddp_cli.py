@@ -1,4 +1,4 @@
-"""Issue 7: `strategy: ddp` through the real command line, as a user with several GPUs runs it.
+"""`strategy: ddp` through the real command line, as a user with several GPUs runs it.
 
 Lightning's "ddp" launcher starts the other ranks by running the same command again (unlike
 "ddp_spawn", which the in-process tests use), so this runs `gencurate embed` and `gencurate
@@ -25,6 +25,8 @@ from gencurate.encoders import embed_images, load_encoder
 from gencurate.io import write_ids
 
 N_IMAGES = 27  # odd and not a multiple of the batch: the distributed sampler pads one rank
+pytestmark = pytest.mark.multiprocess
+
 DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}
 
 

@@ -188,6 +188,7 @@ def test_embed_with_lightning_writes_the_same_rows_as_embed_images(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_ddp_spawn_on_two_cpu_processes_matches_one_process(tmp_path):
     images = blob_images(21, seed=3)
     np.save(tmp_path / "images.npy", images)

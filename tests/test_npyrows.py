@@ -85,13 +85,17 @@ def test_pickled_and_forked_copies_open_their_own_file(tmp_path):
 
 
 def _rss_file_kb() -> int:
+    """Resident file-backed pages of this process, from Linux's /proc/self/status (RssFile, kernel >= 4.5).
+
+    The test depends on the kernel keeping pages of a just-read file out of this process's RSS
+    unless they are mapped, and on nothing else mapping files meanwhile (single-threaded test)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("RssFile:"):
             return int(line.split()[1])
     raise RuntimeError("no RssFile")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc/self/status (RssFile)")
 def test_a_full_pass_keeps_no_file_pages_resident(tmp_path):
     """The reason NpyRows exists: a memmap pass leaves the file's pages in RSS, a read pass does not."""
     mb = 48

@@ -237,6 +237,7 @@ def _append_many(path: str, worker: int, n: int) -> None:
                              V.RIGHT_INDEX: i, V.ANSWER: "left"})
 
 
+@pytest.mark.multiprocess
 def test_concurrent_appends_from_processes_lose_nothing(votes_csv):
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_append_many, args=(str(votes_csv), w, 25)) for w in range(4)]

@@ -130,12 +130,27 @@ def test_changed_diffusion_code_starts_fresh(tmp_path, monkeypatch):
     assert ckpt.read_resume_info(last).fingerprint[ckpt.KEY_CODE_SHA256] == "0" * 64
 
 
-def test_diffusion_code_hash_covers_every_module():
+def test_diffusion_code_hash_changes_with_any_module(tmp_path):
+    import shutil
     from pathlib import Path
 
-    names = sorted(p.name for p in Path(ckpt.__file__).parent.glob("*.py"))
-    assert {"unet.py", "gaussian.py", "module.py", "training.py"} <= set(names)
-    assert len(ckpt.diffusion_code_sha256()) == 64
+    package = Path(ckpt.__file__).parent
+    assert {"unet.py", "gaussian.py", "module.py", "training.py"} <= {p.name for p in package.glob("*.py")}
+    assert ckpt.diffusion_code_sha256() == ckpt.modules_sha256(package)
+    copy = tmp_path / "diffusion"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    base = ckpt.modules_sha256(copy)
+    assert base == ckpt.modules_sha256(package)
+    seen = {base}
+    for path in sorted(copy.glob("*.py")):
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# edited\n")
+        seen.add(ckpt.modules_sha256(copy))
+        path.write_bytes(original)
+    assert len(seen) == 1 + len(list(copy.glob("*.py")))  # every module's edit is seen, each differently
+    assert ckpt.modules_sha256(copy) == base
+    (copy / "new_module.py").write_text("x = 1\n")
+    assert ckpt.modules_sha256(copy) != base
 
 
 def test_model_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
@@ -208,8 +223,9 @@ def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypat
     assert "random.txt: not found; run `gencurate select` first" in err and "\n" not in err
 
 
+@pytest.mark.multiprocess
 def test_ddp_spawn_on_two_cpu_processes_produces_a_checkpoint(tmp_path):
-    """Issue 7: the same code path under Lightning DDP (gloo, 2 CPU processes; ~8 s on 2 idle cores)."""
+    """The same code path under Lightning DDP (gloo, 2 CPU processes)."""
     config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu")
     result = run(tmp_path, "ddp", config)
     assert result.is_global_zero
@@ -218,3 +234,23 @@ def test_ddp_spawn_on_two_cpu_processes_produces_a_checkpoint(tmp_path):
     assert state[ckpt.KEY_STEP] == 4
     ckpt.save_checkpoint(tmp_path / "model.ckpt", state)
     assert ckpt.load_checkpoint(tmp_path / "model.ckpt").image_shape == (16, 16, 1)
+
+
+def test_a_quiet_run_prints_a_step_bar_and_no_lightning_banners(tmp_path, capfd, caplog):
+    import logging
+    import warnings
+
+    from gencurate.runtime import quiet_lightning
+
+    caplog.set_level(logging.INFO)  # pytest's handler on the root logger sees whatever Lightning lets through
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_lightning()
+        train_diffusion(images=toy_images(), config=tiny_config(steps=3), seed=0, selection_sha256="abc",
+                        model_dir=tmp_path / "model", log_dir=tmp_path / "logs", progress=True)
+    out, err = capfd.readouterr()
+    printed = out + err + caplog.text
+    assert "train steps" in printed
+    for banner in ("GPU available", "TPU available", "litlogger", "Epoch 0/-2", "max_steps=3"):
+        assert banner not in printed, banner
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]

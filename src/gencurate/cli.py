@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from gencurate.config import ParamsError
+    from gencurate.runtime import quiet_lightning
 
     args = build_parser().parse_args(argv)
+    quiet_lightning()
     try:
         module = importlib.import_module(args.module)
         module.main(args)

@@ -48,6 +48,17 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "32-true"
 
 
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up banners ("GPU available…", tips) and dependency deprecation notes
+    out of stage logs; its warnings about the run itself still show."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*", category=FutureWarning)
+
+
 def cpu_count() -> int:
     """Cores this process may use (respects affinity masks, unlike os.cpu_count)."""
     try:

@@ -1,10 +1,12 @@
-"""Lightning callbacks of DDPM training: sample grids in the training log."""
+"""Lightning callbacks of DDPM training: sample grids in the training log, a step progress bar."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import lightning as L
+
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from gencurate.diffusion.grid import GRID_SIDE, images_to_grid
 from gencurate.diffusion.sampling import generate_images
@@ -38,3 +40,12 @@ class SampleGridLogger(L.Callback):
         )
         pl_module.ema_model.train(was_training)
         experiment.log_image(f"samples/step{step:07d}.png", images_to_grid(images))
+
+
+class StepProgressBar(TQDMProgressBar):
+    """One bar over optimiser steps: a run is bounded by `max_steps`, so Lightning's epoch counter
+    ("Epoch 0/-2" with `max_epochs=-1`) says nothing."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description("train steps")

@@ -48,17 +48,22 @@ KEY_EMA_STATE = "ema_state_dict"
 NON_WEIGHT_KEYS = ("num_workers", "log_every_n_steps", "sample_every_n_steps", "checkpoint_every_n_steps")
 
 
+def modules_sha256(directory: str | Path) -> str:
+    """sha256 over the `*.py` files of `directory` (names and bytes, in name order)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 @functools.cache
 def diffusion_code_sha256() -> str:
-    """sha256 over this package's diffusion modules (names and bytes, in name order).
+    """`modules_sha256` of this package's diffusion modules.
 
     A code change (UNet, schedule, loss, training loop) reruns DVC's train stage, and that
     rerun must retrain rather than resume a last.ckpt whose config and data still match.
     """
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return modules_sha256(Path(__file__).parent)
 
 
 def training_fingerprint(

@@ -18,7 +18,7 @@ from dvclive.plots import Metric
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from gencurate.config import TrainConfig
-from gencurate.diffusion.callbacks import SampleGridLogger
+from gencurate.diffusion.callbacks import SampleGridLogger, StepProgressBar
 from gencurate.diffusion.checkpoint import model_checkpoint, read_resume_info, training_fingerprint
 from gencurate.diffusion.datamodule import ImageDataModule
 from gencurate.diffusion.module import DiffusionModule
@@ -133,7 +133,8 @@ def train_diffusion(
         gradient_clip_val=config.grad_clip or None,
         log_every_n_steps=config.log_every_n_steps,
         logger=logger,
-        callbacks=[resume_state, SampleGridLogger(every_n_steps=config.sample_every_n_steps), *callbacks],
+        callbacks=[resume_state, SampleGridLogger(every_n_steps=config.sample_every_n_steps), *callbacks,
+                   *([StepProgressBar()] if progress else [])],
         default_root_dir=str(model_dir),
         use_distributed_sampler=False,  # the batch sampler splits each global batch by rank itself
         limit_val_batches=0,
