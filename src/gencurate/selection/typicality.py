@@ -1,4 +1,4 @@
-"""Typicality selection: density x diversity greedy (design.md section 1).
+"""Typicality selection: density x diversity greedy (Hacohen et al. 2022, TypiClust).
 
 typicality(x) = 1 / (mean distance to its K nearest neighbours + eps)  -- TypiClust,
 Hacohen et al. 2022 (https://arxiv.org/abs/2202.02794); Lightly uses the same 20-NN density.
