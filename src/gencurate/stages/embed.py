@@ -38,7 +38,6 @@ def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Pat
 
 def embed_role(params: Params, role: str) -> None:
     from gencurate.encoders import load_encoder
-    from gencurate.encoders.lightning_embed import embed_with_lightning
 
     paths, cfg, run = params.paths, params.encoders.role(role), params.embed
     for path in (paths.images, paths.manifest):
@@ -48,6 +47,9 @@ def embed_role(params: Params, role: str) -> None:
     check_inputs(images, pd.read_parquet(paths.manifest, columns=["id"]), images_path=paths.images, manifest_path=paths.manifest)
     # Loaded on the CPU; Lightning moves it to the accelerator of each rank.
     enc = load_encoder(cfg.name, weights=cfg.weights, input_size=cfg.input_size, device="cpu")
+    # Imported after the encoder loads, so missing weights stop the stage before Lightning's import time.
+    from gencurate.encoders.lightning_embed import embed_with_lightning
+
     out = paths.embedding(role)
     print(f"embed {role}: {len(images)} images with {enc.name} at {enc.input_size}px ({enc.dim}-d)")
     embedding = embed_with_lightning(
