@@ -238,6 +238,37 @@ def test_unreachable_hub_is_one_line_within_ten_seconds(tmp_path):
     assert not (tmp_path / "cache" / "hf" / "hub").exists() or not any((tmp_path / "cache" / "hf" / "hub").rglob("*.safetensors"))
 
 
+@pytest.mark.parametrize("switch", [None, OFFLINE_ENV])
+def test_embed_stage_fails_in_one_line_before_importing_torch(hub, workspace, switch):
+    """`gencurate embed` offline or with the hub unreachable: the one-line error within 10 s, no request made."""
+    endpoint = hub.url if switch else f"http://127.0.0.1:{free_port()}"
+    env = {switch: "1"} if switch else {}
+    result, seconds = run_gencurate(workspace, "embed", "--role", "evaluation", endpoint=endpoint, **env)
+    assert result.returncode == 2 and hub.requests == []
+    err = result.stderr.strip()
+    assert "\n" not in err and err.startswith("gencurate embed: error: dinov2-vit-s-14: pretrained weights model.safetensors")
+    assert ("downloads are off" if switch else "unreachable") in err and "encoders.<role>.weights" in err
+    assert seconds < 10
+    probe = run_python(workspace, "import sys; from gencurate.encoders.sources import check_weights_reachable; "
+                       "print('torch' in sys.modules)", endpoint=endpoint)[0]
+    assert probe.stdout.strip() == "False"
+
+
+def test_hub_files_are_what_the_libraries_request():
+    import open_clip
+    import timm
+
+    from gencurate.encoders.sources import HUB_FILES, OPEN_CLIP_FILES, TIMM_FILE
+
+    for tag in (None, "openai"):
+        repo, files = HUB_FILES[("clip-vit-b-32", tag)]
+        assert open_clip.get_pretrained_cfg("ViT-B-32", "openai")["hf_hub"] == f"{repo}/"
+        assert files == OPEN_CLIP_FILES == (open_clip.constants.HF_SAFE_WEIGHTS_NAME, open_clip.constants.HF_WEIGHTS_NAME)
+    for name, arch in (("dinov2-vit-s-14", "vit_small_patch14_dinov2"), ("dinov2-vit-l-14", "vit_large_patch14_dinov2")):
+        assert HUB_FILES[(name, None)] == (timm.models.get_pretrained_cfg(arch).hf_hub_id, (TIMM_FILE,))
+    assert TIMM_FILE == timm.models._hub.HF_SAFE_WEIGHTS_NAME
+
+
 @pytest.mark.parametrize("switch", [OFFLINE_ENV, "HF_HUB_OFFLINE"])
 @pytest.mark.parametrize("name", ["clip-vit-b-32", "dinov2-vit-l-14", "inception-fid"])
 def test_offline_switch_never_asks_the_network(tmp_path, monkeypatch, switch, name):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from gencurate.encoders.base import Encoder, Preprocess
+from gencurate.encoders.sources import CLIP_DEFAULT_TAG, OPEN_CLIP_FILES as HF_FILES, hub_file_phrase
 from gencurate.encoders.weights import (
     cached_hf_file,
     cached_url_file,
@@ -24,15 +25,13 @@ from gencurate.encoders.weights import (
 )
 
 ARCH = "ViT-B-32"
-DEFAULT_TAG = "openai"
+DEFAULT_TAG = CLIP_DEFAULT_TAG
 NATIVE_SIZE = 224
 PATCH = 32
 FEATURE_DIM = 512
 # OpenAI's CLIP preprocessing (open_clip.constants.OPENAI_DATASET_MEAN/STD), in pixel units.
 PIXEL_MEAN = tuple(255.0 * m for m in (0.48145466, 0.4578275, 0.40821073))
 PIXEL_STD = tuple(255.0 * s for s in (0.26862954, 0.26130258, 0.27577711))
-# open_clip's file names in a Hugging Face repo (open_clip.constants), safetensors first as open_clip asks.
-HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 # open_clip's download cache for URL-only tags.
 URL_CACHE = "~/.cache/clip"
 # OpenAI's checkpoints were trained with QuickGELU; a local file is taken to be those weights.
@@ -60,7 +59,7 @@ def clip_tag_source(name: str, tag: str) -> tuple[dict, str]:
         raise ValueError(f"{name}: weights {tag!r} is neither a file nor an open_clip tag ({tags})")
     if cfg.get("hf_hub"):
         repo_id, filename = os.path.split(cfg["hf_hub"])
-        return cfg, f"{filename or HF_FILES[0]} of hf-hub:{repo_id} (open_clip {ARCH} {tag!r})"
+        return cfg, f"{hub_file_phrase(repo_id, filename or HF_FILES[0])} (open_clip {ARCH} {tag!r})"
     return cfg, f"{os.path.basename(cfg['url'])} (open_clip {ARCH} {tag!r})"
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencurate.encoders.base import Encoder, PooledTimm, Preprocess
+from gencurate.encoders.sources import HUB_FILES, TIMM_FILE, hub_file_phrase
 from gencurate.encoders.weights import cached_hf_file, download_or_fail, hf_file_url, require_file
 
 DEFAULT_SIZE = 224
@@ -25,26 +26,26 @@ PIXEL_MEAN = tuple(255.0 * m for m in (0.485, 0.456, 0.406))
 PIXEL_STD = tuple(255.0 * s for s in (0.229, 0.224, 0.225))
 
 
-# timm's file name in a Hugging Face repo (the one timm.create_model(pretrained=True) fetches).
-HF_FILE = "model.safetensors"
-
-
 @dataclass(frozen=True)
 class DinoSpec:
-    timm_name: str      # architecture.pretrained tag
-    hf_hub_id: str      # where timm's pretrained cfg for that tag points
+    timm_name: str      # architecture.pretrained tag (its hub repo: sources.HUB_FILES)
     dim: int
 
 
 SPECS = {
-    "dinov2-vit-s-14": DinoSpec("vit_small_patch14_dinov2.lvd142m", "timm/vit_small_patch14_dinov2.lvd142m", 384),
-    "dinov2-vit-l-14": DinoSpec("vit_large_patch14_dinov2.lvd142m", "timm/vit_large_patch14_dinov2.lvd142m", 1024),
+    "dinov2-vit-s-14": DinoSpec("vit_small_patch14_dinov2.lvd142m", 384),
+    "dinov2-vit-l-14": DinoSpec("vit_large_patch14_dinov2.lvd142m", 1024),
 }
+
+
+def hub_repo(name: str) -> str:
+    """timm's Hugging Face repo of `name`'s pretrained weights."""
+    return HUB_FILES[(name, None)][0]
 
 
 def hub_source(name: str, tag: str | None) -> str:
     """The file `weights: null` stands for, as a one-phrase description."""
-    return f"{HF_FILE} of hf-hub:{SPECS[name].hf_hub_id}"
+    return hub_file_phrase(hub_repo(name), TIMM_FILE)
 
 
 def load_dinov2(name: str, *, weights: str | None, input_size: int | None) -> Encoder:
@@ -60,17 +61,17 @@ def load_dinov2(name: str, *, weights: str | None, input_size: int | None) -> En
         # timm converts Meta's format and resamples the position embedding to `size`.
         return timm.create_model(spec.timm_name, pretrained=True, img_size=size, num_classes=0, **source)
 
-    path = require_file(weights, model=name) if weights is not None else cached_hf_file(spec.hf_hub_id, [HF_FILE])
+    path = require_file(weights, model=name) if weights is not None else cached_hf_file(hub_repo(name), [TIMM_FILE])
     if path is not None:
         # A file overlay: timm loads strictly from that file, never from the hub.
         model = create(pretrained_cfg_overlay=dict(file=str(path)))
     else:
-        model = download_or_fail(model=name, what=hub_source(name, None), url=hf_file_url(spec.hf_hub_id, HF_FILE), download=create)
+        model = download_or_fail(model=name, what=hub_source(name, None), url=hf_file_url(hub_repo(name), TIMM_FILE), download=create)
     return Encoder(
         name=name,
         network=PooledTimm(model),
         dim=spec.dim,
         input_size=size,
         preprocess=Preprocess(size=size, mean=PIXEL_MEAN, std=PIXEL_STD, interpolation="bicubic"),
-        weights=f"hf-hub:{spec.hf_hub_id}" if weights is None else weights,
+        weights=f"hf-hub:{hub_repo(name)}" if weights is None else weights,
     )

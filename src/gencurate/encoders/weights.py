@@ -125,30 +125,38 @@ def probe_url(url: str, *, timeout: float) -> str | None:
     return outcome[0] if outcome else f"no answer within {timeout:g} s"
 
 
-def download_or_fail(*, model: str, what: str, url: str, download: Callable[[], T]) -> T:
-    """Run the library's `download` for `what` (a file at `url`) unless offline or unreachable.
+ADVICE = f"or download it where there is internet and set `{WEIGHTS_SETTING}`"
 
-    Offline (GENCURATE_OFFLINE=1 or HF_HUB_OFFLINE=1) or a probe that fails: the one-line
-    `WeightsNotFoundError` naming the model, the file and the setting for a local copy.
-    """
-    advice = f"or download it where there is internet and set `{WEIGHTS_SETTING}`"
+
+def ensure_downloadable(*, model: str, what: str, url: str) -> None:
+    """The one-line `WeightsNotFoundError` unless downloads are on and a probe of `url` is answered."""
     switch = offline_switch()
     if switch is not None:
         raise WeightsNotFoundError(
             f"{model}: pretrained weights {what} are not in the local cache and downloads are off "
-            f"({switch}=1); unset {switch} to download them once, {advice}"
+            f"({switch}=1); unset {switch} to download them once, {ADVICE}"
         )
     reason = probe_url(url, timeout=PROBE_TIMEOUT_SECONDS)
     if reason is not None:
         raise WeightsNotFoundError(
             f"{model}: pretrained weights {what} are not in the local cache and {url} is unreachable "
-            f"({reason}); connect this machine to download them once, {advice}"
+            f"({reason}); connect this machine to download them once, {ADVICE}"
         )
+
+
+def download_or_fail(*, model: str, what: str, url: str, download: Callable[[], T]) -> T:
+    """Run the library's `download` for `what` (a file at `url`) after `ensure_downloadable`.
+
+    Offline (GENCURATE_OFFLINE=1 or HF_HUB_OFFLINE=1), a probe that fails, or a download
+    that fails: the one-line `WeightsNotFoundError` naming the model, the file and the
+    setting for a local copy.
+    """
+    ensure_downloadable(model=model, what=what, url=url)
     print(f"{model}: downloading {what} from {url} (once; later runs use the cache)", flush=True)
     try:
         return download()
     except Exception as err:  # the library's own error, as one line naming what failed
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise WeightsNotFoundError(
-            f"{model}: downloading {what} from {url} failed ({type(err).__name__}: {first}); {advice.removeprefix('or ')}"
+            f"{model}: downloading {what} from {url} failed ({type(err).__name__}: {first}); {ADVICE.removeprefix('or ')}"
         ) from err
