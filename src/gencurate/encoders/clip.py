@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from gencurate.encoders.base import Encoder, Preprocess
-from gencurate.encoders.sources import CLIP_DEFAULT_TAG, OPEN_CLIP_FILES as HF_FILES, hub_file_phrase
+from gencurate.encoders.sources import CLIP_DEFAULT_TAG, OPEN_CLIP_FILES, hub_file_phrase
 from gencurate.encoders.weights import (
     cached_hf_file,
     cached_url_file,
@@ -59,7 +59,7 @@ def clip_tag_source(name: str, tag: str) -> tuple[dict, str]:
         raise ValueError(f"{name}: weights {tag!r} is neither a file nor an open_clip tag ({tags})")
     if cfg.get("hf_hub"):
         repo_id, filename = os.path.split(cfg["hf_hub"])
-        return cfg, f"{hub_file_phrase(repo_id, filename or HF_FILES[0])} (open_clip {ARCH} {tag!r})"
+        return cfg, f"{hub_file_phrase(repo_id, filename or OPEN_CLIP_FILES[0])} (open_clip {ARCH} {tag!r})"
     return cfg, f"{os.path.basename(cfg['url'])} (open_clip {ARCH} {tag!r})"
 
 
@@ -80,7 +80,7 @@ def resolve_clip_weights(name: str, weights: str | None) -> tuple[str, bool]:
     if cfg.get("hf_hub"):
         # open_clip's convention: "org/repo/file" names a file, "org/repo/" the default files.
         repo_id, filename = os.path.split(cfg["hf_hub"])
-        names = [filename] if filename else list(HF_FILES)
+        names = [filename] if filename else list(OPEN_CLIP_FILES)
         found = cached_hf_file(repo_id, names)
         url = hf_file_url(repo_id, names[0])
     else:

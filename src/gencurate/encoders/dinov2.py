@@ -13,7 +13,8 @@ downloaded there by `timm.create_model(pretrained=True)` on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+
+from torch import nn
 
 from gencurate.encoders.base import Encoder, PooledTimm, Preprocess
 from gencurate.encoders.sources import HUB_FILES, TIMM_FILE, hub_file_phrase
@@ -57,7 +58,7 @@ def load_dinov2(name: str, *, weights: str | None, input_size: int | None) -> En
     if size % PATCH:
         raise ValueError(f"{name}: input_size must be a multiple of the patch size {PATCH}, got {size}")
 
-    def create(**source) -> object:
+    def create(**source) -> nn.Module:
         # timm converts Meta's format and resamples the position embedding to `size`.
         return timm.create_model(spec.timm_name, pretrained=True, img_size=size, num_classes=0, **source)
 

@@ -125,7 +125,7 @@ def probe_url(url: str, *, timeout: float) -> str | None:
     return outcome[0] if outcome else f"no answer within {timeout:g} s"
 
 
-ADVICE = f"or download it where there is internet and set `{WEIGHTS_SETTING}`"
+ADVICE = f"or download the file where there is internet and set `{WEIGHTS_SETTING}`"
 
 
 def ensure_downloadable(*, model: str, what: str, url: str) -> None:
