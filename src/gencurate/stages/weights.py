@@ -13,7 +13,7 @@ import argparse
 
 from gencurate.config import Params
 from gencurate.config.embed import ENCODER_ROLES
-from gencurate.encoders.registry import weights_identity
+from gencurate.encoders.identity import IDENTITY_SHA256, IDENTITY_SOURCE, weights_identity
 from gencurate.io import read_json, write_json
 from gencurate.stages.common import stage_params
 
@@ -25,7 +25,7 @@ def write_weights_identity(params: Params, role: str) -> dict:
     out = params.paths.weights_identity(role)
     if not out.is_file() or read_json(out) != identity:
         write_json(out, identity)
-    print(f"weights {role}: {cfg.name} <- {identity.get('sha256') or identity.get('source')}")
+    print(f"weights {role}: {cfg.name} <- {identity.get(IDENTITY_SHA256) or identity.get(IDENTITY_SOURCE)}")
     return identity
 
 
