@@ -42,11 +42,11 @@ PROCESS_TIMEOUT = 300
 
 
 class HubHandler(http.server.BaseHTTPRequestHandler):
-    """Serves `server.files` ({url path: bytes}); records every request in `server.requests`."""
+    """Serves `server.files` ({url path: (bytes, etag)}); records every request in `server.requests`."""
 
     def _answer(self, with_body: bool) -> None:
         self.server.requests.append((self.command, self.path))
-        body = self.server.files.get(self.path.split("?")[0])
+        body, etag = self.server.files.get(self.path.split("?")[0], (None, None))
         if body is None:
             self.send_response(404)
             self.send_header("X-Repo-Commit", COMMIT)
@@ -56,7 +56,7 @@ class HubHandler(http.server.BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("X-Repo-Commit", COMMIT)
-        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+        self.send_header("ETag", f'"{etag}"')
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
@@ -74,13 +74,17 @@ class HubHandler(http.server.BaseHTTPRequestHandler):
 
 
 class LocalHub:
-    """A hub stand-in on 127.0.0.1: `start()`, `stop()`, `url`, `files`, `requests`."""
+    """A hub stand-in on 127.0.0.1: `serve(path, body)`, `start()`, `stop()`, `url`, `requests`."""
 
     def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}
         self.requests: list[tuple[str, str]] = []
         self.server: http.server.ThreadingHTTPServer | None = None
         self.port = free_port()
+
+    def serve(self, path: str, body: bytes) -> None:
+        # The ETag (the content hash, as the hub's) is computed once here, not per request.
+        self.files[path] = (body, hashlib.sha256(body).hexdigest())
 
     @property
     def url(self) -> str:
@@ -175,7 +179,7 @@ def run_python(root: Path, *args: str, endpoint: str, **env: str) -> tuple[subpr
 
 
 def test_dinov2_downloads_once_then_runs_from_the_cache_without_the_hub(hub, workspace, dino_s_weights, tmp_path):
-    hub.files[f"/{DINO_S_REPO}/resolve/main/model.safetensors"] = dino_s_weights
+    hub.serve(f"/{DINO_S_REPO}/resolve/main/model.safetensors", dino_s_weights)
     first, _ = run_gencurate(workspace, "embed", "--role", "evaluation", endpoint=hub.url)
     assert first.returncode == 0, first.stderr[-2000:]
     # huggingface_hub's own download: a progress bar naming the file, into HF_HOME's hub cache.
@@ -293,7 +297,7 @@ def test_offline_switch_never_asks_the_network(tmp_path, monkeypatch, switch, na
 
 def test_local_file_wins_and_never_touches_the_network(hub, tmp_path, dino_s_weights, monkeypatch):
     # Even with the hub's copy on offer and downloads allowed, a file in `weights` is all that is read.
-    hub.files[f"/{DINO_S_REPO}/resolve/main/model.safetensors"] = dino_s_weights
+    hub.serve(f"/{DINO_S_REPO}/resolve/main/model.safetensors", dino_s_weights)
     local = tmp_path / "dino.safetensors"
     local.write_bytes(dino_s_weights)
     monkeypatch.setattr("gencurate.encoders.weights.probe_url", lambda *a, **k: pytest.fail("probed the network"))
@@ -302,7 +306,7 @@ def test_local_file_wins_and_never_touches_the_network(hub, tmp_path, dino_s_wei
 
 
 def test_probe_answers_and_bounds(hub):
-    hub.files["/x"] = b"abc"
+    hub.serve("/x", b"abc")
     assert probe_url(f"{hub.url}/x", timeout=3) is None
     assert probe_url(f"{hub.url}/missing", timeout=3) == "HTTP 404"
     start = time.perf_counter()
@@ -329,7 +333,7 @@ def test_inception_downloads_through_torch_hub_then_runs_offline(hub, tmp_path, 
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     file_name = URL_INCEPTION_V3.rsplit("/", 1)[1]
-    hub.files[f"/toshas/torch-fidelity/{file_name}"] = inception_weights
+    hub.serve(f"/toshas/torch-fidelity/{file_name}", inception_weights)
     monkeypatch.setattr("gencurate.encoders.inception.inception_url", lambda: f"{hub.url}/toshas/torch-fidelity/{file_name}")
     monkeypatch.delenv(OFFLINE_ENV, raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -361,7 +365,7 @@ def test_clip_downloads_the_openai_tag_through_open_clip(hub, workspace, tmp_pat
 
     torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True)
-    hub.files[f"/{CLIP_REPO}/resolve/main/open_clip_model.safetensors"] = safetensors_bytes(model.state_dict())
+    hub.serve(f"/{CLIP_REPO}/resolve/main/open_clip_model.safetensors", safetensors_bytes(model.state_dict()))
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["encoders"]["selection"].update(name="clip-vit-b-32", weights=None, input_size=64)
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
