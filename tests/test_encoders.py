@@ -91,11 +91,14 @@ def test_missing_efficientnet_package_names_pip_package(monkeypatch):
 
 @pytest.fixture()
 def empty_caches(tmp_path, monkeypatch):
-    """No Hugging Face, torch hub or CLIP download cache, and no network."""
+    """No Hugging Face, torch hub or CLIP download cache, and downloads switched off."""
     import huggingface_hub.constants
+
+    from gencurate.encoders.weights import OFFLINE_ENV
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(OFFLINE_ENV, "1")
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "torch-hub"))
     yield
@@ -103,7 +106,7 @@ def empty_caches(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["clip-vit-b-32", "dinov2-vit-s-14", "dinov2-vit-l-14", "inception-fid"])
-def test_missing_hub_weights_fail_fast_and_say_what_to_provide(name, empty_caches):
+def test_uncached_hub_weights_offline_fail_fast_and_say_what_to_provide(name, empty_caches):
     import open_clip, timm, torch_fidelity  # noqa: F401, E401  (import time is not what is measured)
 
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from gencurate import __version__
 # name -> (module, one-line help); modules are imported only when their command runs.
 STAGES: dict[str, tuple[str, str]] = {
     "prepare": ("gencurate.stages.prepare", "clean an image folder/archive (or the demo) into images.npy + manifest"),
+    "weights": ("gencurate.stages.weights", "record the identity of each encoder's weights (a file's sha256, or its source)"),
     "embed": ("gencurate.stages.embed", "embed prepared images with the selection or evaluation encoder"),
     "select": ("gencurate.stages.select", "pick a budget of images per curation method"),
     "train": ("gencurate.stages.train", "train a DDPM on one selection (Lightning)"),
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--params", default="params.yaml", help=argparse.SUPPRESS)
         p.set_defaults(module=module)
-        if name == "embed":
+        if name in ("weights", "embed"):
             p.add_argument("--role", choices=["selection", "evaluation"], help="encoder role (default: both)")
         if name in ("train", "sample", "evaluate"):
             p.add_argument("--method", help="curation method (default: every method of study.methods)")

@@ -52,6 +52,9 @@ class PathsConfig:
     def embedding_meta(self, role: str) -> Path:
         return Path(self.embeddings) / f"{role}.json"
 
+    def weights_identity(self, role: str) -> Path:
+        return Path(self.embeddings) / f"{role}-weights.json"
+
     # select
     def selection(self, method: str) -> Path:
         return Path(self.selections) / f"{method}.txt"

@@ -1,9 +1,9 @@
 """CLIP ViT-B/32 image tower through open_clip (Radford et al. 2021, https://arxiv.org/abs/2103.00020).
 
-The study selects with CLIP ViT-B/32 features. `weights` is an open_clip `pretrained`
-tag (default "openai"), used only if its file is already in the local cache, or a local
-file (a state_dict of open_clip's ViT-B-32, e.g. `open_clip_model.safetensors` of
-timm/vit_base_patch32_clip_224.openai).
+The study selects with CLIP ViT-B/32 features. `weights` is a local file (a state_dict of
+open_clip's ViT-B-32, e.g. `open_clip_model.safetensors` of timm/vit_base_patch32_clip_224.openai),
+or an open_clip `pretrained` tag (null = "openai"): its file from the Hugging Face cache,
+downloaded there by open_clip on first use.
 """
 
 from __future__ import annotations
@@ -14,22 +14,26 @@ import torch
 from torch import nn
 
 from gencurate.encoders.base import Encoder, Preprocess
+from gencurate.encoders.sources import CLIP_DEFAULT_TAG, OPEN_CLIP_FILES, hub_file_phrase
 from gencurate.encoders.weights import (
     cached_hf_file,
     cached_url_file,
-    looks_like_path,
-    missing_weights,
+    download_or_fail,
+    hf_file_url,
+    is_local_file_setting,
     require_file,
 )
 
 ARCH = "ViT-B-32"
-DEFAULT_TAG = "openai"
+DEFAULT_TAG = CLIP_DEFAULT_TAG
 NATIVE_SIZE = 224
 PATCH = 32
 FEATURE_DIM = 512
 # OpenAI's CLIP preprocessing (open_clip.constants.OPENAI_DATASET_MEAN/STD), in pixel units.
 PIXEL_MEAN = tuple(255.0 * m for m in (0.48145466, 0.4578275, 0.40821073))
 PIXEL_STD = tuple(255.0 * s for s in (0.26862954, 0.26130258, 0.27577711))
+# open_clip's download cache for URL-only tags.
+URL_CACHE = "~/.cache/clip"
 # OpenAI's checkpoints were trained with QuickGELU; a local file is taken to be those weights.
 FILE_QUICK_GELU = True
 
@@ -45,28 +49,42 @@ class ClipImageTower(nn.Module):
         return self.visual(x)
 
 
-def resolve_clip_weights(name: str, weights: str | None) -> tuple[str, bool]:
-    """(local file, quick_gelu) for a tag or a path; never touches the network."""
+def clip_tag_source(name: str, tag: str) -> tuple[dict, str]:
+    """(open_clip's pretrained cfg, a one-phrase description of its file) for an open_clip tag."""
     import open_clip
 
-    weights = DEFAULT_TAG if weights is None else weights
-    if os.path.isfile(os.path.expanduser(weights)) or looks_like_path(weights):
-        return str(require_file(weights, model=name)), FILE_QUICK_GELU
-    cfg = open_clip.get_pretrained_cfg(ARCH, weights)
+    cfg = open_clip.get_pretrained_cfg(ARCH, tag)
     if not cfg:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(ARCH))
-        raise ValueError(f"{name}: weights {weights!r} is neither a file nor an open_clip tag ({tags})")
+        raise ValueError(f"{name}: weights {tag!r} is neither a file nor an open_clip tag ({tags})")
+    if cfg.get("hf_hub"):
+        repo_id, filename = os.path.split(cfg["hf_hub"])
+        return cfg, f"{hub_file_phrase(repo_id, filename or OPEN_CLIP_FILES[0])} (open_clip {ARCH} {tag!r})"
+    return cfg, f"{os.path.basename(cfg['url'])} (open_clip {ARCH} {tag!r})"
+
+
+def resolve_clip_weights(name: str, weights: str | None) -> tuple[str, bool]:
+    """(local file, quick_gelu) for a file or a tag; a tag's file is downloaded once if not cached."""
+    import open_clip
+
+    if is_local_file_setting(weights):
+        return str(require_file(weights, model=name)), FILE_QUICK_GELU
+    tag = DEFAULT_TAG if weights is None else weights
+    cfg, what = clip_tag_source(name, tag)
     found = None
     if cfg.get("hf_hub"):
         # open_clip's convention: "org/repo/file" names a file, "org/repo/" the default files.
         repo_id, filename = os.path.split(cfg["hf_hub"])
-        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        names = [filename] if filename else list(OPEN_CLIP_FILES)
         found = cached_hf_file(repo_id, names)
+        url = hf_file_url(repo_id, names[0])
+    else:
+        url = cfg["url"]
     if found is None and cfg.get("url"):
-        found = cached_url_file(cfg["url"], [os.path.expanduser("~/.cache/clip")])
+        found = cached_url_file(cfg["url"], [URL_CACHE])
     if found is None:
-        source = cfg.get("hf_hub") or cfg.get("url")
-        raise missing_weights(name, f"open_clip {ARCH} tag {weights!r}: {source}")
+        # open_clip's own download (Hugging Face cache, progress bar), preferring the hub as open_clip does.
+        found = download_or_fail(model=name, what=what, url=url, download=lambda: open_clip.download_pretrained(cfg))
     return str(found), bool(cfg.get("quick_gelu", False))
 
 

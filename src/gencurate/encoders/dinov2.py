@@ -5,23 +5,20 @@ The study evaluates with DINOv2 ViT-L/14 features, which Stein et al. 2023
 than Inception. Features are the final-norm CLS token. timm's default input is 518; we
 build the network at `input_size` (224 by default) and timm resamples the position
 embedding of the checkpoint to it. `weights` is a local checkpoint in timm's or Meta's
-original format (e.g. dinov2_vits14_pretrain.pth); without it, only a copy already in
-the Hugging Face or torch hub cache is used.
+original format (e.g. dinov2_vits14_pretrain.pth); null = timm's hub weights
+(`timm/vit_*_patch14_dinov2.lvd142m`, model.safetensors) from the Hugging Face cache,
+downloaded there by `timm.create_model(pretrained=True)` on first use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+
+from torch import nn
 
 from gencurate.encoders.base import Encoder, PooledTimm, Preprocess
-from gencurate.encoders.weights import (
-    cached_hf_file,
-    cached_url_file,
-    missing_weights,
-    require_file,
-    torch_hub_checkpoints,
-)
+from gencurate.encoders.sources import HUB_FILES, TIMM_FILE, hub_file_phrase
+from gencurate.encoders.weights import cached_hf_file, download_or_fail, hf_file_url, require_file
 
 DEFAULT_SIZE = 224
 PATCH = 14
@@ -32,31 +29,24 @@ PIXEL_STD = tuple(255.0 * s for s in (0.229, 0.224, 0.225))
 
 @dataclass(frozen=True)
 class DinoSpec:
-    timm_name: str
+    timm_name: str      # architecture.pretrained tag (its hub repo: sources.HUB_FILES)
     dim: int
 
 
 SPECS = {
-    "dinov2-vit-s-14": DinoSpec("vit_small_patch14_dinov2", 384),
-    "dinov2-vit-l-14": DinoSpec("vit_large_patch14_dinov2", 1024),
+    "dinov2-vit-s-14": DinoSpec("vit_small_patch14_dinov2.lvd142m", 384),
+    "dinov2-vit-l-14": DinoSpec("vit_large_patch14_dinov2.lvd142m", 1024),
 }
 
 
-def resolve_dinov2_weights(name: str, weights: str | None) -> Path:
-    """The local checkpoint: `weights` if given, else a cached copy of timm's default; no network."""
-    import timm
+def hub_repo(name: str) -> str:
+    """timm's Hugging Face repo of `name`'s pretrained weights."""
+    return HUB_FILES[(name, None)][0]
 
-    if weights is not None:
-        return require_file(weights, model=name)
-    cfg = timm.models.get_pretrained_cfg(SPECS[name].timm_name)
-    found = None
-    if cfg.hf_hub_id:
-        found = cached_hf_file(cfg.hf_hub_id, ["model.safetensors", "pytorch_model.bin"])
-    if found is None and cfg.url:
-        found = cached_url_file(cfg.url, [torch_hub_checkpoints()])
-    if found is None:
-        raise missing_weights(name, f"hf-hub:{cfg.hf_hub_id} or {cfg.url}")
-    return found
+
+def hub_source(name: str) -> str:
+    """The file `weights: null` stands for, as a one-phrase description."""
+    return hub_file_phrase(hub_repo(name), TIMM_FILE)
 
 
 def load_dinov2(name: str, *, weights: str | None, input_size: int | None) -> Encoder:
@@ -67,17 +57,22 @@ def load_dinov2(name: str, *, weights: str | None, input_size: int | None) -> En
     size = DEFAULT_SIZE if input_size is None else input_size
     if size % PATCH:
         raise ValueError(f"{name}: input_size must be a multiple of the patch size {PATCH}, got {size}")
-    path = resolve_dinov2_weights(name, weights)
-    # pretrained=True with a file overlay: timm loads strictly from that file only (no hub),
-    # converting Meta's format and resampling the position embedding to `size`.
-    model = timm.create_model(
-        spec.timm_name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), img_size=size, num_classes=0,
-    )
+
+    def create(**source) -> nn.Module:
+        # timm converts Meta's format and resamples the position embedding to `size`.
+        return timm.create_model(spec.timm_name, pretrained=True, img_size=size, num_classes=0, **source)
+
+    path = require_file(weights, model=name) if weights is not None else cached_hf_file(hub_repo(name), [TIMM_FILE])
+    if path is not None:
+        # A file overlay: timm loads strictly from that file, never from the hub.
+        model = create(pretrained_cfg_overlay=dict(file=str(path)))
+    else:
+        model = download_or_fail(model=name, what=hub_source(name), url=hf_file_url(hub_repo(name), TIMM_FILE), download=create)
     return Encoder(
         name=name,
         network=PooledTimm(model),
         dim=spec.dim,
         input_size=size,
         preprocess=Preprocess(size=size, mean=PIXEL_MEAN, std=PIXEL_STD, interpolation="bicubic"),
-        weights=str(path) if weights is None else weights,
+        weights=f"hf-hub:{hub_repo(name)}" if weights is None else weights,
     )

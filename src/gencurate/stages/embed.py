@@ -16,6 +16,7 @@ import pandas as pd
 
 from gencurate.config import Params
 from gencurate.config.embed import ENCODER_ROLES
+from gencurate.encoders.sources import check_weights_reachable
 from gencurate.io import TMP_PREFIX, file_sha256, read_npy, write_json
 from gencurate.stages.common import stage_params
 
@@ -37,17 +38,21 @@ def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Pat
 
 
 def embed_role(params: Params, role: str) -> None:
-    from gencurate.encoders import load_encoder
-    from gencurate.encoders.lightning_embed import embed_with_lightning
-
     paths, cfg, run = params.paths, params.encoders.role(role), params.embed
     for path in (paths.images, paths.manifest):
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found; run `gencurate prepare` first")
+    # Before torch and the model library are imported: weights that cannot be had stop the stage at once.
+    check_weights_reachable(cfg.name, cfg.weights)
+    from gencurate.encoders import load_encoder
+
     images = read_npy(paths.images)
     check_inputs(images, pd.read_parquet(paths.manifest, columns=["id"]), images_path=paths.images, manifest_path=paths.manifest)
     # Loaded on the CPU; Lightning moves it to the accelerator of each rank.
     enc = load_encoder(cfg.name, weights=cfg.weights, input_size=cfg.input_size, device="cpu")
+    # Imported after the encoder loads, so missing weights stop the stage before Lightning's import time.
+    from gencurate.encoders.lightning_embed import embed_with_lightning
+
     out = paths.embedding(role)
     print(f"embed {role}: {len(images)} images with {enc.name} at {enc.input_size}px ({enc.dim}-d)")
     embedding = embed_with_lightning(
