@@ -9,7 +9,7 @@ The covariances are float64, accumulated over row blocks with a symmetric rank-k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 
 from gencurate.metrics.keys import KEY_FD
 
-BLOCK_BYTES = 32 * 2**20  # float64 working block of the covariance accumulation (rows = BLOCK_BYTES / 8D)
+BLOCK_BYTES = 16 * 2**20  # float64 working block of the covariance accumulation (rows = BLOCK_BYTES / 8D)
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,17 @@ def fd_features_to_prefix_statistics(
     products (shifted by the whole set's mean, so the float64 sums do not cancel) are read off
     at each prefix end. order: (N,) permutation (None = row order); sizes: increasing, each in [2, N].
     """
+    return list(iter_prefix_statistics(features, sizes=sizes, order=order, batch_size=batch_size))
+
+
+def iter_prefix_statistics(
+    features: np.ndarray | torch.Tensor,
+    *,
+    sizes: Sequence[int],
+    order: np.ndarray | None = None,
+    batch_size: int | None = None,
+) -> Iterator[GaussianStatistics]:
+    """`fd_features_to_prefix_statistics` one size at a time (the inputs are checked before the first)."""
     x = as_array(features)
     n, d = x.shape
     sizes = [int(s) for s in sizes]
@@ -80,9 +91,14 @@ def fd_features_to_prefix_statistics(
     # Shift by the mean of all rows used (the largest prefix): centred sums in float64.
     shift = sum(rows(a, min(a + step, sizes[-1])).sum(0, dtype=np.float64) for a in range(0, sizes[-1], step))
     shift /= sizes[-1]
-    total = np.zeros(d)
-    gram = np.zeros((d, d))
-    out, start = [], 0
+    return _prefix_statistics(rows, sizes=sizes, step=step, shift=shift, dim=d)
+
+
+def _prefix_statistics(rows, *, sizes: list[int], step: int, shift: np.ndarray, dim: int) -> Iterator[GaussianStatistics]:
+    """The running sums of `iter_prefix_statistics`; rows(a, b): rows a..b-1 of the ordered set."""
+    total = np.zeros(dim)
+    gram = np.zeros((dim, dim))
+    start = 0
     for size in sizes:
         for a in range(start, size, step):
             block = rows(a, min(a + step, size)).astype(np.float64)
@@ -91,9 +107,11 @@ def fd_features_to_prefix_statistics(
             gram += block.T @ block  # BLAS syrk (numpy sees the transpose pair)
         start = size
         mean = total / size
-        sigma = (gram - size * np.outer(mean, mean)) / (size - 1)
-        out.append(GaussianStatistics(mu=shift + mean, sigma=sigma, n=size))
-    return out
+        sigma = np.outer(mean, mean)  # in place from here: one (D, D) buffer
+        sigma *= -size
+        sigma += gram
+        sigma /= size - 1
+        yield GaussianStatistics(mu=shift + mean, sigma=sigma, n=size)
 
 
 def fd_features_to_statistics(

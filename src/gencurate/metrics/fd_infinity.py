@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gencurate.metrics.fd import as_array, fd_between, fd_features_to_prefix_statistics
+from gencurate.metrics.fd import as_array, fd_between, iter_prefix_statistics
 from gencurate.metrics.keys import KEY_FD, KEY_FD_INFINITY
 
 
@@ -51,8 +51,9 @@ def fd_by_subset_size(
     sizes2 = subset_sizes(len(x2), num_sizes=num_sizes, min_fraction=min_fraction)
     rng = np.random.default_rng(seed)
     order1, order2 = rng.permutation(len(x1)), rng.permutation(len(x2))
-    stats1 = fd_features_to_prefix_statistics(x1, sizes=sizes1, order=order1)
-    stats2 = fd_features_to_prefix_statistics(x2, sizes=sizes2, order=order2)
+    # Both sets advance in step, so only the current size's statistics are held.
+    stats1 = iter_prefix_statistics(x1, sizes=sizes1, order=order1)
+    stats2 = iter_prefix_statistics(x2, sizes=sizes2, order=order2)
     fds = np.array([
         fd_between(s1, s2, rows1=lambda n=s1.n: x1[np.sort(order1[:n])], rows2=lambda n=s2.n: x2[np.sort(order2[:n])])
         for s1, s2 in zip(stats1, stats2)
