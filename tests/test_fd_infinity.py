@@ -7,7 +7,11 @@ import pytest
 
 from gencurate.metrics import keys as K
 from gencurate.metrics.fd import fd_features_to_metric, fd_features_to_prefix_statistics
-from gencurate.metrics.fd_infinity import fd_by_subset_size, fd_infinity_features_to_metric, subset_sizes
+from gencurate.metrics.fd_infinity import (
+    fd_by_subset_size,
+    fd_infinity_features_to_metric,
+    subset_sizes,
+)
 
 D = 32
 STD = np.random.default_rng(0).uniform(0.5, 1.5, D)          # y's per-dimension std (x: 1)

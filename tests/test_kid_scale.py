@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from gencurate.metrics import keys as K
-from gencurate.metrics.kid import kid_features_to_metric, mmd2_unbiased, polynomial_kernel_offset
+from gencurate.metrics.kid import (
+    kid_features_to_metric,
+    mmd2_unbiased,
+    polynomial_kernel_offset,
+)
 from gencurate.metrics.suite import features_to_metrics
 
 D, N = 64, 500

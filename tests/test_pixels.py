@@ -45,7 +45,7 @@ def test_pixel_space_is_whitened_on_its_fitting_images_and_reads_only_the_chosen
 
 
 def test_pixel_control_needs_no_weights_and_detects_a_planted_shift(monkeypatch):
-    import gencurate.encoders as encoders
+    from gencurate import encoders
 
     monkeypatch.setattr(encoders, "load_encoder", lambda *a, **k: pytest.fail("the pixel control loaded an encoder"))
     train, reference = blobs(300, 2), blobs(120, 3)

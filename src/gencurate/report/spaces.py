@@ -25,8 +25,8 @@ def pixel_space_section(summary: Mapping, cfg: EvaluateConfig) -> str | None:
              if cfg.pixel_pca_components else "raw pixel values in [0, 1]")
     lines = [
         "## Encoder-free control: pixel space",
-        f"The same metrics on the images shrunk to at most {cfg.pixel_size} px a side, flattened, in {space}: "
-        "no network, so neither encoder's training data nor the selection encoder's geometry shapes these numbers.",
+        (f"The same metrics on the images shrunk to at most {cfg.pixel_size} px a side, flattened, in {space}: "
+         "no network, so neither encoder's training data nor the selection encoder's geometry shapes these numbers."),
         "",
         "| rank | by FD (encoder) | by FD (pixels) |",
         "|---|---|---|",
