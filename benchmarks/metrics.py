@@ -177,9 +177,14 @@ def main() -> None:
                     print("   ", json.dumps(row), flush=True)
                     rows.append(row)
 
+    # Each run's load averages, by run id (rows carry the id): merged runs keep theirs.
+    runs = {run_id: {"load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
+                     "sizes": args.sizes, "metrics": args.metrics, "repeats": args.repeats}}
     if args.merge and RESULTS.is_file():
+        old = json.loads(RESULTS.read_text())
         measured = {(r["n"], r["metric"]) for r in rows}
-        rows = [r for r in json.loads(RESULTS.read_text())["rows"] if (r["n"], r["metric"]) not in measured] + rows
+        rows = [r for r in old["rows"] if (r["n"], r["metric"]) not in measured] + rows
+        runs = {**old.get("runs", {}), **runs}
     ratios = {}
     for n in sorted({r["n"] for r in rows}):
         for metric in METRICS:
@@ -198,6 +203,7 @@ def main() -> None:
         "settings": {"repeats_fd_fdinf_kid": args.repeats, "fd_infinity_sizes": FD_INF_SIZES,
                      "fd_infinity_min_fraction": FD_INF_MIN_FRACTION, "kid_subsets": KID_SUBSETS, "kid_subset_size": KID_SUBSET_SIZE, "prc_k": PRC_K,
                      "our_knn_batch_size": 2048, "torch_fidelity_prc_batch_size": 10000},
+        "runs": runs,
         "rows": rows,
         "ratios": ratios,
     }
