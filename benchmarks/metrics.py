@@ -1,15 +1,17 @@
 """Benchmark: our feature-array metrics vs torch-fidelity's on the same features, same run.
 
 For each size N (default 10k and 50k; generated and real sets both N x D, D = 1280,
-L2-normalised like our embeddings) and each metric (FD, KID, precision/recall), one fresh
+L2-normalised rows) and each metric (FD, FD-infinity, KID, precision/recall), one fresh
 subprocess per (implementation, metric) loads the features, records its RSS, runs the metric
 and reports wall time, peak RSS (ru_maxrss) and the extra memory over the loaded features.
-FD and KID run --repeats times, alternating implementations, and keep the fastest (the cores
-are shared, so single timings are noisy); precision/recall runs once (minutes at 50k).
+FD, FD-infinity and KID run --repeats times, alternating implementations, and keep the fastest
+(the cores are shared, so single timings are noisy); precision/recall runs once (minutes at 50k).
+torch-fidelity has no FD-infinity: its reference is the straightforward route through its own
+functions (np.cov and eigvals per subset size, on the same subsets), ours shares one pass.
 Our whole suite (adds density/coverage, sharing the k-NN passes) is timed too.
 
     python benchmarks/metrics.py [--sizes 10000 50000] [--dim 1280] [--repeats 3] [--reference-max 50000]
-                                 [--metrics fd kid prc all] [--merge]
+                                 [--metrics fd fdinf kid prc all] [--merge]
 
 Prints a table and writes benchmarks/results/metrics.json.
 """
@@ -30,7 +32,9 @@ import numpy as np
 from provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results" / "metrics.json"
-METRICS = ("fd", "kid", "prc")
+METRICS = ("fd", "fdinf", "kid", "prc")
+TIMED_REPEATS = ("fd", "fdinf", "kid")
+FD_INF_SIZES, FD_INF_MIN_FRACTION = 5, 0.25
 KID_SUBSETS, KID_SUBSET_SIZE, PRC_K, SEED = 100, 1000, 3, 0   # torch-fidelity's KID defaults
 
 
@@ -53,11 +57,17 @@ def run_ours(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
 
     if metric == "fd":
         return fd_features_to_metric(fake, real)
+    if metric == "fdinf":
+        from gencurate.metrics.fd_infinity import fd_infinity_features_to_metric
+
+        return fd_infinity_features_to_metric(fake, real, num_sizes=FD_INF_SIZES, min_fraction=FD_INF_MIN_FRACTION,
+                                              seed=SEED)
     if metric == "kid":
         return kid_features_to_metric(fake, real, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=SEED)
     if metric == "prc":
         return prc_features_to_metric(fake, real, k=PRC_K)
-    return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K, seed=SEED)
+    return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K, seed=SEED,
+                               fd_infinity_sizes=FD_INF_SIZES, fd_infinity_min_fraction=FD_INF_MIN_FRACTION)
 
 
 def run_reference(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
@@ -70,6 +80,19 @@ def run_reference(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
     if metric == "fd":
         out = fid_statistics_to_metric(fid_features_to_statistics(f), fid_features_to_statistics(r), False)
         return {"fd": out["frechet_inception_distance"]}
+    if metric == "fdinf":
+        # The same subsets as ours (prefixes of one seeded permutation per set), each fitted from scratch.
+        from gencurate.metrics.fd_infinity import subset_sizes
+
+        rng = np.random.default_rng(SEED)
+        order_f, order_r = rng.permutation(len(fake)), rng.permutation(len(real))
+        sizes_f = subset_sizes(len(fake), num_sizes=FD_INF_SIZES, min_fraction=FD_INF_MIN_FRACTION)
+        sizes_r = subset_sizes(len(real), num_sizes=FD_INF_SIZES, min_fraction=FD_INF_MIN_FRACTION)
+        fds = [fid_statistics_to_metric(fid_features_to_statistics(f[np.sort(order_f[:a])]),
+                                        fid_features_to_statistics(r[np.sort(order_r[:b])]), False)
+               ["frechet_inception_distance"] for a, b in zip(sizes_f, sizes_r)]
+        _, intercept = np.polyfit(1.0 / sizes_f, fds, deg=1)
+        return {"fd": fds[-1], "fd_infinity": float(intercept)}
     if metric == "kid":
         out = kid_features_to_metric(f, r, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, rng_seed=SEED,
                                      verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3,
@@ -111,7 +134,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1280)
     parser.add_argument("--reference-max", type=int, default=50_000,
                         help="skip torch-fidelity above this N (it is slow and large there)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of FD and KID per implementation (fastest kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of FD, FD-infinity and KID per implementation (fastest kept)")
     parser.add_argument("--metrics", nargs="+", default=[*METRICS, "all"], choices=[*METRICS, "all"])
     parser.add_argument("--merge", action="store_true",
                         help="replace only the measured (N, metric) rows of an existing results file")
@@ -124,6 +147,7 @@ def main() -> None:
     import torch
 
     rows = []
+    load_at_start = os.getloadavg()
     run_id = time.strftime("%Y-%m-%dT%H:%M:%S")  # every (ours, torch-fidelity) pair comes from one run
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
@@ -134,7 +158,7 @@ def main() -> None:
             for metric in args.metrics:
                 impls = ["ours"] + (["torch-fidelity"] if metric != "all" and n <= args.reference_max else [])
                 # The cores are shared: alternate the implementations and keep each one's fastest run.
-                repeats = args.repeats if metric in ("fd", "kid") else 1
+                repeats = args.repeats if metric in TIMED_REPEATS else 1
                 runs = {impl: [] for impl in impls}
                 for r in range(repeats):
                     for impl in impls:
@@ -153,9 +177,14 @@ def main() -> None:
                     print("   ", json.dumps(row), flush=True)
                     rows.append(row)
 
+    # Each run's load averages, by run id (rows carry the id): merged runs keep theirs.
+    runs = {run_id: {"load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
+                     "sizes": args.sizes, "metrics": args.metrics, "repeats": args.repeats}}
     if args.merge and RESULTS.is_file():
+        old = json.loads(RESULTS.read_text())
         measured = {(r["n"], r["metric"]) for r in rows}
-        rows = [r for r in json.loads(RESULTS.read_text())["rows"] if (r["n"], r["metric"]) not in measured] + rows
+        rows = [r for r in old["rows"] if (r["n"], r["metric"]) not in measured] + rows
+        runs = {**old.get("runs", {}), **runs}
     ratios = {}
     for n in sorted({r["n"] for r in rows}):
         for metric in METRICS:
@@ -168,9 +197,13 @@ def main() -> None:
                     "max_abs_value_diff": max(abs(ours["values"][k] - ref["values"][k]) for k in ref["values"]),
                 }
     result = {
-        "machine": provenance() | {"torch_threads": torch.get_num_threads(), "load_average_at_end": os.getloadavg()},
-        "settings": {"repeats_fd_kid": args.repeats, "kid_subsets": KID_SUBSETS, "kid_subset_size": KID_SUBSET_SIZE, "prc_k": PRC_K,
+        "machine": provenance() | {"torch_threads": torch.get_num_threads(), "load_average_at_start": load_at_start,
+                                   "load_average_at_end": os.getloadavg(),
+                                   "note": "cores shared with other jobs during the run (load averages above); fastest of the repeats kept"},
+        "settings": {"repeats_fd_fdinf_kid": args.repeats, "fd_infinity_sizes": FD_INF_SIZES,
+                     "fd_infinity_min_fraction": FD_INF_MIN_FRACTION, "kid_subsets": KID_SUBSETS, "kid_subset_size": KID_SUBSET_SIZE, "prc_k": PRC_K,
                      "our_knn_batch_size": 2048, "torch_fidelity_prc_batch_size": 10000},
+        "runs": runs,
         "rows": rows,
         "ratios": ratios,
     }

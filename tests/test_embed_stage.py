@@ -55,14 +55,18 @@ def test_stage_writes_aligned_unit_embeddings_and_meta(workspace):
     for role, size in (("selection", 32), ("evaluation", 64)):
         emb = np.load(params.paths.embedding(role))
         assert emb.shape == (N_IMAGES, 1280) and emb.dtype == np.float32
-        np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+        # Selection rows are unit rows (cosine geometry); evaluation rows the raw pooled features.
+        normalised = role == "selection"
+        assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5) == normalised
         # Row i is image i: the same as the plain in-memory path.
         enc = load_encoder("efficientnet-lite0", input_size=size, device="cpu")
-        np.testing.assert_allclose(emb, embed_images(enc, images, batch_size=N_IMAGES, progress=False), atol=1e-5)
+        np.testing.assert_allclose(
+            emb, embed_images(enc, images, batch_size=N_IMAGES, progress=False, normalise=normalised), rtol=1e-5, atol=1e-5)
         meta = read_json(params.paths.embedding_meta(role))
         assert meta == {
             stage.META_NAME: "efficientnet-lite0", stage.META_WEIGHTS: enc.weights, stage.META_INPUT_SIZE: size,
             stage.META_DIM: 1280, stage.META_N: N_IMAGES, stage.META_IMAGES_SHA256: digest,
+            stage.META_NORMALISED: normalised,
         }
     # Nothing but the declared outputs (no leftover shard folders or temporaries).
     assert sorted(p.name for p in params.paths.embedding("selection").parent.iterdir()) == [

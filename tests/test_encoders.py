@@ -202,6 +202,10 @@ def test_memmap_input_and_features_agree(tmp_path, lite0_small):
     emb = embed_images(lite0_small, mm, batch_size=4, num_workers=0, progress=False)
     raw = lite0_small.features(torch.from_numpy(images).permute(0, 3, 1, 2))
     np.testing.assert_allclose(emb, torch.nn.functional.normalize(raw, dim=1).numpy(), atol=1e-5)
+    # normalise=False: the encoder's raw pooled features, row for row.
+    raw_emb = embed_images(lite0_small, mm, batch_size=4, num_workers=0, progress=False, normalise=False)
+    np.testing.assert_allclose(raw_emb, raw.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.abs(np.linalg.norm(raw_emb, axis=1) - 1.0).min() > 0.1
 
 
 def test_gray_equals_gray_repeated_to_rgb(lite0_small):

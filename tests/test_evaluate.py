@@ -19,9 +19,10 @@ from gencurate.metrics.evaluation import file_sha256, reference_rows
 
 N_TRAIN, N_REFERENCE, N_SAMPLES = 70, 30, 24
 METRIC_KEYS = {
-    K.KEY_FD, K.KEY_KID_MEAN, K.KEY_KID_STD, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE,
+    K.KEY_FD, K.KEY_KID_X1E3, K.KEY_KID_X1E3_STD, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE,
     K.KEY_MEMORISATION, K.KEY_MEMORISATION_THRESHOLD, K.KEY_N_SAMPLES, K.KEY_N_REFERENCE, K.KEY_N_TRAIN,
     K.KEY_ENCODER, K.KEY_ENCODER_INPUT_SIZE,
+    K.KEY_FD_INFINITY, *(K.PIXEL_PREFIX + k for k in (*K.PIXEL_METRICS, K.KEY_KID_X1E3_STD)),
 }
 
 
@@ -69,10 +70,11 @@ def template(tmp_path_factory, encoder, repo_root) -> Path:
     images = blob_images(N_TRAIN + N_REFERENCE, 0)
     write_npy(paths.images, images)
     pd.DataFrame({"id": np.arange(len(images)), "split": ["train"] * N_TRAIN + ["reference"] * N_REFERENCE}).to_parquet(paths.manifest)
-    write_npy(paths.embedding("evaluation"), embed_images(encoder, images, progress=False))
+    write_npy(paths.embedding("evaluation"), embed_images(encoder, images, progress=False, normalise=False))
     write_json(paths.embedding_meta("evaluation"), {"name": encoder.name, "weights": encoder.weights,
                                                      "input_size": encoder.input_size, "dim": encoder.dim,
-                                                     "n": len(images), "images_sha256": file_sha256(paths.images)})
+                                                     "n": len(images), "images_sha256": file_sha256(paths.images),
+                                                     "normalised": False})
     selections = {"random": np.arange(0, 60, 2), "coreset": np.arange(1, 61, 2)}
     noise = np.random.default_rng(1).integers(0, 256, (30, 16, 16, 1), dtype=np.uint8)
     samples = {"random": images[selections["random"]], "coreset": noise}
@@ -103,6 +105,7 @@ def test_evaluate_writes_every_metric_tells_copies_from_noise_and_repeats_itself
         assert all(0.0 <= result[k] <= 1.0 for k in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_COVERAGE, K.KEY_MEMORISATION))
     assert copies[K.KEY_MEMORISATION] == 1.0 and noise[K.KEY_MEMORISATION] == 0.0
     assert copies[K.KEY_FD] < noise[K.KEY_FD]
+    assert copies[K.PIXEL_PREFIX + K.KEY_FD] < noise[K.PIXEL_PREFIX + K.KEY_FD]  # the encoder-free control agrees
     assert copies[K.KEY_PRECISION] > noise[K.KEY_PRECISION]
 
     # One matrix item, as dvc.yaml runs it: the same file again, and no other item touched.
@@ -125,6 +128,9 @@ def edit_params(update) -> None:
         (lambda p: write_json(p.embedding_meta("evaluation"), {**json.loads(p.embedding_meta("evaluation").read_text()),
                                                                 "input_size": 64}),
          "evaluation embedding has input_size=64"),
+        (lambda p: write_json(p.embedding_meta("evaluation"), {**json.loads(p.embedding_meta("evaluation").read_text()),
+                                                                "normalised": True}),
+         "evaluation embedding has normalised=True"),
         (lambda p: edit_params(lambda d: d["evaluate"].update(num_samples=28, kid_subset_size=12)) or
          pd.DataFrame({"id": np.arange(100), "split": ["train"] * 80 + ["reference"] * 20}).to_parquet(p.manifest),
          "20 reference images but evaluate.num_samples is 28"),
@@ -148,3 +154,18 @@ def test_reference_rows_are_a_seeded_choice_of_reference_images():
     a, b = reference_rows(splits, n=20, seed=0), reference_rows(splits, n=20, seed=1)
     assert len(set(a)) == 20 and (splits[a] == "reference").all() and np.all(np.diff(a) > 0)
     assert np.array_equal(a, reference_rows(splits, n=20, seed=0)) and not np.array_equal(a, b)
+
+
+def test_metrics_see_raw_features_and_the_pixel_control_sees_pixels(project, monkeypatch):
+    """Raw pooled features reach the metrics (not unit rows); the pixel control gets whitened pixel components."""
+    from gencurate.stages import evaluate as stage
+
+    seen = []
+    original = stage.features_to_metrics
+    monkeypatch.setattr(stage, "features_to_metrics", lambda *a, **k: seen.append(a) or original(*a, **k))
+    assert cli(["evaluate", "--method", "random", "--seed", "0"]) == 0
+    (fake, real, train), (fake_px, real_px) = seen
+    for x in (fake, real, train):
+        norms = np.linalg.norm(x, axis=1)
+        assert x.shape[1] == 1280 and np.abs(norms - 1.0).min() > 0.1
+    assert fake_px.shape == real_px.shape == (N_SAMPLES, 64)

@@ -12,6 +12,7 @@ from gencurate.metrics import (
 )
 from gencurate.metrics import keys as K
 from gencurate.metrics.fd import fd_features_to_statistics, trace_sqrt_product
+from gencurate.metrics.fd_infinity import fd_infinity_features_to_metric
 
 
 def gaussian(n: int, d: int, seed: int, *, shift: float = 0.0, scale: float = 1.0) -> np.ndarray:
@@ -187,12 +188,16 @@ def test_copied_training_images_are_memorised_and_fresh_samples_are_not():
 
 # --- the suite -------------------------------------------------------------------------------
 
+FD_INF_FIT = dict(num_sizes=5, min_fraction=0.25)
+FD_INF = dict(fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
+
 def test_suite_equals_the_single_metric_functions():
     real, fake, train = gaussian(300, 12, 19), gaussian(280, 12, 20, shift=0.2), gaussian(100, 12, 21)
-    out = features_to_metrics(fake, real, train, kid_subsets=5, kid_subset_size=100, prc_k=3, dc_k=5, seed=3)
+    out = features_to_metrics(fake, real, train, kid_subsets=5, kid_subset_size=100, prc_k=3, dc_k=5, seed=3, **FD_INF)
+    kid = kid_features_to_metric(fake, real, subsets=5, subset_size=100, seed=3)
     expected = {
-        **fd_features_to_metric(fake, real),
-        **kid_features_to_metric(fake, real, subsets=5, subset_size=100, seed=3),
+        **fd_infinity_features_to_metric(fake, real, seed=3, **FD_INF_FIT),
+        K.KEY_KID_X1E3: 1e3 * kid[K.KEY_KID_MEAN], K.KEY_KID_X1E3_STD: 1e3 * kid[K.KEY_KID_STD],
         **prc_features_to_metric(fake, real, k=3),
         **dc_features_to_metric(fake, real, k=5),
         **memorisation_features_to_metric(fake, train, quantile=0.05),
@@ -200,11 +205,12 @@ def test_suite_equals_the_single_metric_functions():
     assert out.keys() == expected.keys()
     for key, value in expected.items():
         assert out[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert out[K.KEY_FD] == pytest.approx(fd_features_to_metric(fake, real)[K.KEY_FD], rel=1e-9)
 
 
 def test_suite_does_not_depend_on_batch_size():
     real, fake, train = gaussian(500, 32, 22), gaussian(450, 32, 23, scale=0.8), gaussian(120, 32, 24)
-    kw = dict(kid_subsets=4, kid_subset_size=100)
+    kw = dict(kid_subsets=4, kid_subset_size=100, **FD_INF)
     small, large = features_to_metrics(fake, real, train, batch_size=37, **kw), features_to_metrics(fake, real, train, batch_size=4096, **kw)
     assert small == pytest.approx(large, rel=1e-6)
     for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE, K.KEY_MEMORISATION):
@@ -222,4 +228,4 @@ def test_suite_does_not_depend_on_batch_size():
 )
 def test_bad_inputs_are_clear_errors(fake, real, message):
     with pytest.raises(ValueError, match=message):
-        features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=2)
+        features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=2, **FD_INF)

@@ -101,29 +101,31 @@ def test_torch_fidelity_through_our_registered_encoder_matches_our_stage_path(li
     assert name == "gencurate-efficientnet-lite0-32" and fidelity.register_encoder(lite0) == name  # idempotent
     theirs = fidelity.fidelity_metrics(fake, real, feature_extractor=name, kid_subsets=5, kid_subset_size=16, prc_k=3,
                                        seed=3, batch_size=16, cuda=False)
-    ours = features_to_metrics(embed_images(lite0, fake, progress=False), embed_images(lite0, real, progress=False),
-                               kid_subsets=5, kid_subset_size=16, prc_k=3, seed=3)
+    ours = features_to_metrics(embed_images(lite0, fake, progress=False, normalise=False),
+                               embed_images(lite0, real, progress=False, normalise=False),
+                               kid_subsets=5, kid_subset_size=16, prc_k=3, seed=3,
+                               fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
     assert theirs[K.KEY_FD] > 0.05  # a real encoder tells blobs from stripes ...
     assert 0.2 < theirs[K.KEY_PRECISION] < 0.8  # ... so about the blob half of the samples is "precise"
     assert ours[K.KEY_FD] == pytest.approx(theirs[K.KEY_FD], rel=1e-3)
-    assert ours[K.KEY_KID_MEAN] == pytest.approx(theirs[K.KEY_KID_MEAN], rel=1e-3, abs=1e-5)
+    assert ours[K.KEY_KID_X1E3] == pytest.approx(1e3 * theirs[K.KEY_KID_MEAN], rel=1e-3, abs=1e-5)
     for key in (K.KEY_PRECISION, K.KEY_RECALL):
         assert ours[key] == pytest.approx(theirs[key], abs=1.01 / len(fake)), key
 
 
-def test_inception_fd_without_weights_is_one_clear_error():
+def test_inception_metrics_without_weights_is_one_clear_error():
     fake, real = image_sets(8)
     with pytest.raises(ValueError, match="set evaluate.inception_weights") as err:
-        fidelity.inception_fd(fake, real, weights_path=None)
+        fidelity.inception_metrics(fake, real, weights_path=None, isc_splits=2)
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match="is not a file"):
-        fidelity.inception_fd(fake, real, weights_path="/nonexistent/weights-inception.pth")
+        fidelity.inception_metrics(fake, real, weights_path="/nonexistent/weights-inception.pth", isc_splits=2)
     with pytest.raises(ValueError, match="set evaluate.inception_weights"):
         fidelity.fidelity_metrics(fake, real, feature_extractor=fidelity.INCEPTION)
 
 
 @pytest.mark.slow
-def test_inception_fd_runs_torch_fidelity_on_a_local_weights_file(tmp_path, monkeypatch):
+def test_inception_metrics_run_torch_fidelity_on_a_local_weights_file(tmp_path, monkeypatch):
     """The local-weights path end to end. Real weights cannot be downloaded here, so the file holds
     torch-fidelity's Inception with its initial weights: the numbers mean nothing, the plumbing is real."""
     from torch_fidelity import feature_extractor_inceptionv3 as inception
@@ -138,7 +140,15 @@ def test_inception_fd_runs_torch_fidelity_on_a_local_weights_file(tmp_path, monk
     original_load = torch.load
     monkeypatch.setattr(torch, "load", lambda f, *a, **k: loaded.append(str(f)) or original_load(f, *a, **k))
     fake, real = image_sets(4)
-    same = fidelity.inception_fd(real, real, weights_path=str(weights), cuda=False)[K.KEY_FD_INCEPTION]
+    same = fidelity.inception_metrics(real, real, weights_path=str(weights), isc_splits=2, cuda=False)
     assert loaded == [str(weights)]
-    assert abs(same) < 1e-6
-    assert np.isfinite(fidelity.inception_fd(fake, real, weights_path=str(weights), cuda=False)[K.KEY_FD_INCEPTION])
+    assert abs(same[K.KEY_FD_INCEPTION]) < 1e-6
+    other = fidelity.inception_metrics(fake, real, weights_path=str(weights), isc_splits=2, cuda=False)
+    assert np.isfinite(other[K.KEY_FD_INCEPTION])
+    # The Inception Score is torch-fidelity's, of the samples alone (>= 1 by definition: exp of a mean KL).
+    theirs = torch_fidelity.calculate_metrics(
+        input1=fidelity.ImageArrayDataset(fake, rgb=True), isc=True, isc_splits=2, feature_extractor=fidelity.INCEPTION,
+        feature_extractor_weights_path=str(weights), cuda=False, cache=False, save_cpu_ram=True, verbose=False)
+    assert other[K.KEY_INCEPTION_SCORE] == pytest.approx(theirs[torch_fidelity.KEY_METRIC_ISC_MEAN], rel=1e-6)
+    assert other[K.KEY_INCEPTION_SCORE_STD] == pytest.approx(theirs[torch_fidelity.KEY_METRIC_ISC_STD], rel=1e-6, abs=1e-9)
+    assert other[K.KEY_INCEPTION_SCORE] >= 1.0 - 1e-6

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from gencurate.config.strict import require
 
 ENCODER_ROLES = ("selection", "evaluation")
+# Roles whose embeddings are stored as unit rows: selection works in cosine geometry; FD, KID
+# and precision/recall are defined on the evaluation network's raw pooled features.
+NORMALISED_ROLES = ("selection",)
 # The registry's names (gencurate.encoders.registry checks it serves exactly these), kept
 # here so parsing params.yaml does not import torch.
 ENCODER_NAMES = (

@@ -16,6 +16,12 @@ class EvaluateConfig:
     dc_k: int = 5
     memorisation_quantile: float = 0.05
     inception_weights: str | None = None
+    isc_splits: int = 10                    # Inception Score: mean and std over this many splits (Salimans et al. 2016)
+    fd_infinity_sizes: int = 5              # subset sizes of the FD-infinity fit (Chong & Forsyth 2020)
+    fd_infinity_min_fraction: float = 0.25  # smallest subset, as a fraction of each set
+    pixel_size: int = 32                    # pixel-space control: images shrunk to at most this side
+    pixel_pca_components: int = 64          # whitened PCA dims fitted on train-split pixels; 0 = raw pixels
+    pixel_pca_fit_images: int = 10000       # at most this many train images (seeded choice) fit the PCA
     batch_size: int = 2048
     accelerator: str = "auto"
     seed: int = 0
@@ -32,6 +38,19 @@ class EvaluateConfig:
         )
         require(0.0 < self.memorisation_quantile < 1.0, "evaluate.memorisation_quantile", "must be in (0, 1)")
         require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        require(1 <= self.isc_splits <= self.num_samples, "evaluate.isc_splits", "must be in [1, evaluate.num_samples]")
+        require(self.fd_infinity_sizes >= 5, "evaluate.fd_infinity_sizes", "must be >= 5 (a line through fewer FDs is fragile)")
+        require(0.0 < self.fd_infinity_min_fraction < 1.0, "evaluate.fd_infinity_min_fraction", "must be in (0, 1)")
+        require(
+            round(self.fd_infinity_min_fraction * self.num_samples) >= 2, "evaluate.fd_infinity_min_fraction",
+            "times evaluate.num_samples must be >= 2 (FD needs 2 samples)",
+        )
+        require(self.pixel_size >= 1, "evaluate.pixel_size", "must be >= 1")
+        require(self.pixel_pca_components >= 0, "evaluate.pixel_pca_components", "must be >= 0 (0 = raw pixels)")
+        require(
+            self.pixel_pca_fit_images > self.pixel_pca_components, "evaluate.pixel_pca_fit_images",
+            "must exceed evaluate.pixel_pca_components",
+        )
         require(self.accelerator in ("auto", "cpu", "gpu", "cuda"), "evaluate.accelerator", "must be auto, cpu, gpu or cuda")
 
 

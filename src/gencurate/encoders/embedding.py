@@ -1,4 +1,4 @@
-"""Images -> L2-normalised embeddings, batch by batch from a (memory-mapped) uint8 array.
+"""Images -> embeddings (L2-normalised rows or raw pooled features), batch by batch from a (memory-mapped) uint8 array.
 
 A DataLoader reads and preprocesses the next batches in worker processes while the main
 process runs the forward pass, and only `batch_size * prefetch` images are in memory at
@@ -102,11 +102,23 @@ def normalise_rows(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(features.float(), dim=1)
 
 
-def embed_images(
-    enc: Encoder, images: np.ndarray, *, batch_size: int = 128, num_workers: int = 0, progress: bool = True
-) -> np.ndarray:
-    """uint8 (N, H, W, C), C in {1, 3} (may be a np.memmap) -> float32 (N, D) L2-normalised rows.
+def finite_rows(features: torch.Tensor, *, normalise: bool) -> torch.Tensor:
+    """float (N, D) -> float32 (N, D): unit L2 rows if `normalise`, else the raw features; non-finite is an error."""
+    if normalise:
+        return normalise_rows(features)
+    if not torch.isfinite(features).all():
+        raise ValueError("the encoder produced non-finite features (NaN or inf)")
+    return features.float()
 
+
+def embed_images(
+    enc: Encoder, images: np.ndarray, *, batch_size: int = 128, num_workers: int = 0, progress: bool = True,
+    normalise: bool = True,
+) -> np.ndarray:
+    """uint8 (N, H, W, C), C in {1, 3} (may be a np.memmap) -> float32 (N, D) features.
+
+    normalise=True gives L2-normalised rows (selection's cosine geometry), False the encoder's
+    raw pooled features (what FD, KID and precision/recall are defined on).
     Row i embeds images[i]; the result does not depend on batch_size or num_workers.
     """
     check_image_array(images)
@@ -117,7 +129,7 @@ def embed_images(
     )
     with tqdm(total=len(images), desc=f"embed {enc.name}", unit="img", disable=not progress) as bar:
         for index, x in loader:
-            out[index.numpy()] = normalise_rows(enc(x)).cpu().numpy()
+            out[index.numpy()] = finite_rows(enc(x), normalise=normalise).cpu().numpy()
             bar.update(len(index))
     return out
 

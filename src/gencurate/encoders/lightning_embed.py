@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from gencurate.encoders.base import Encoder, Preprocess
-from gencurate.encoders.embedding import check_image_array, image_loader, normalise_rows
+from gencurate.encoders.embedding import check_image_array, finite_rows, image_loader
 from gencurate.npyrows import NpyRows
 
 SHARD_INDEX = "index"        # int64 (M,) image rows, raw little-endian
@@ -41,15 +41,16 @@ def write_shard(shard_dir: str | Path, rank: int, index: np.ndarray, features: n
 
 
 class EncoderModule(L.LightningModule):
-    """`predict_step`: (index (B,), preprocessed (B, 3, S, S)) -> (index (B,), unit features (B, D))."""
+    """`predict_step`: (index (B,), preprocessed (B, 3, S, S)) -> (index (B,), features (B, D), unit rows if `normalise`)."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: Encoder, *, normalise: bool = True) -> None:
         super().__init__()
         self.encoder = encoder
+        self.normalise = normalise
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         index, x = batch
-        return index, normalise_rows(self.encoder(x))
+        return index, finite_rows(self.encoder(x), normalise=self.normalise)
 
 
 class ImageArrayDataModule(L.LightningDataModule):
@@ -163,8 +164,10 @@ def embed_with_lightning(
     num_nodes: int = 1,
     strategy: str = "auto",
     progress: bool = True,
+    normalise: bool = True,
 ) -> np.ndarray | None:
-    """uint8 (N, H, W, C) images (an array or an images.npy path) -> `out_path`, float32 (N, D) unit rows.
+    """uint8 (N, H, W, C) images (an array or an images.npy path) -> `out_path`, float32 (N, D) features
+    (unit rows if `normalise`, else the raw pooled features).
 
     Runs `Trainer.predict` with the given accelerator/devices/num_nodes/strategy (e.g.
     "ddp_spawn" on 2 CPU processes). Every rank writes its shard into `shard_dir` and global
@@ -191,7 +194,7 @@ def embed_with_lightning(
         inference_mode=True,
     )
     data = ImageArrayDataModule(images=images, preprocess=enc.preprocess, batch_size=batch_size, num_workers=num_workers)
-    trainer.predict(EncoderModule(enc), datamodule=data, return_predictions=False)
+    trainer.predict(EncoderModule(enc, normalise=normalise), datamodule=data, return_predictions=False)
     if not trainer.is_global_zero:
         return None
     try:

@@ -42,7 +42,9 @@ def check_embedding_meta(
     `weights`: the accepted weights descriptions (the params value and the resolved source);
     `images_path`: the prepared images, whose sha256 must match the meta's when it records one.
     """
-    wanted = {"name": name, "input_size": input_size, "dim": dim, "n": rows}
+    # The metrics are defined on the encoder's raw pooled features (unit rows would put KID's
+    # cubic kernel at its linear term; Binkowski et al. 2018), so the stored rows must be raw.
+    wanted = {"name": name, "input_size": input_size, "dim": dim, "n": rows, "normalised": False}
     for key, value in wanted.items():
         if meta.get(key) != value:
             raise ValueError(
@@ -60,7 +62,9 @@ def check_embedding_meta(
 
 def check_reference_features(stored: np.ndarray, recomputed: np.ndarray) -> None:
     """(n, D) stored reference features vs the same images embedded now: same encoder output, else an error."""
-    cosine = np.sum(np.asarray(stored, np.float64) * np.asarray(recomputed, np.float64), axis=1)
+    a, b = np.asarray(stored, np.float64), np.asarray(recomputed, np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosine = np.sum(a * b, axis=1) / np.maximum(norms, np.finfo(np.float64).tiny)
     if cosine.min() < MIN_REFERENCE_COSINE:
         raise ValueError(
             f"stored evaluation features differ from this encoder's output (cosine {cosine.min():.3f}): {EMBED_AGAIN}"

@@ -4,7 +4,7 @@
 `torch_fidelity.calculate_metrics`; `fidelity_metrics(...)` runs it (FID, KID, precision/recall)
 on two uint8 image arrays and returns our result keys. It is the reference the feature-array
 functions of this package are checked against (tests/test_metrics_fidelity.py), and the path
-to the classic Inception FID when torch-fidelity's Inception weights are on disk.
+to the classic Inception FID and Inception Score when torch-fidelity's Inception weights are on disk.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torch_fidelity
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gencurate.metrics.keys import KEY_FD, KEY_FD_INCEPTION, KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION, KEY_RECALL
+from gencurate.metrics.keys import (
+    KEY_FD, KEY_FD_INCEPTION, KEY_INCEPTION_SCORE, KEY_INCEPTION_SCORE_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION,
+    KEY_RECALL,
+)
 
 FEATURES = "features"                   # the one feature layer our extractors provide
 EXTRACTOR_PREFIX = "gencurate-"
@@ -43,7 +45,7 @@ _ENCODERS: dict[str, Any] = {}
 
 
 class EncoderFeatureExtractor(FeatureExtractorBase):
-    """uint8 (N, C, H, W) images -> ((N, D) float32 L2-normalised features,), as `embed_images` makes them."""
+    """uint8 (N, C, H, W) images -> ((N, D) float32 raw pooled features,), as `embed_images(normalise=False)` makes them."""
 
     def __init__(self, name: str, features_list, **kwargs):
         super().__init__(name, features_list)
@@ -67,8 +69,7 @@ class EncoderFeatureExtractor(FeatureExtractorBase):
         raise NotImplementedError("gencurate encoders are not compiled")
 
     def forward(self, x: torch.Tensor):
-        features = _ENCODERS[self.name].features(x)
-        return (F.normalize(features.float(), dim=1),)
+        return (_ENCODERS[self.name].features(x).float(),)
 
 
 def extractor_name(enc) -> str:
@@ -162,24 +163,32 @@ def check_inception_weights(weights_path: str | None) -> None:
         )
 
 
-def inception_fd(
-    samples: np.ndarray, reference: np.ndarray, *, weights_path: str | None, batch_size: int = 64,
+def inception_metrics(
+    samples: np.ndarray, reference: np.ndarray, *, weights_path: str | None, isc_splits: int, batch_size: int = 64,
     cuda: bool | None = None, progress: bool = False,
 ) -> dict[str, float]:
-    """Classic FID: uint8 (N, H, W, C) samples vs reference through torch-fidelity's Inception -> {fd_inception}.
+    """Classic FID and Inception Score through torch-fidelity's Inception: uint8 (N, H, W, C) samples vs reference
+    -> {fd_inception, inception_score, inception_score_std}.
 
-    Grayscale images are repeated to RGB. Without a local weights file this is one clear error
-    (torch-fidelity would try to download them).
+    The Inception Score (Salimans et al. 2016) is of the samples alone, mean and std over
+    `isc_splits` splits. Grayscale images are repeated to RGB. Without a local weights file this
+    is one clear error (torch-fidelity would try to download them).
     """
     check_inception_weights(weights_path)
+    if not 1 <= isc_splits <= len(samples):
+        raise ValueError(f"Inception Score splits {isc_splits} must be in [1, {len(samples)}] (the sample count)")
     result = torch_fidelity.calculate_metrics(
         input1=ImageArrayDataset(samples, rgb=True),
         input2=ImageArrayDataset(reference, rgb=True),
-        fid=True,
+        fid=True, isc=True, isc_splits=isc_splits,
         feature_extractor=INCEPTION,
         feature_extractor_weights_path=str(weights_path),
         batch_size=batch_size,
         cuda=torch.cuda.is_available() if cuda is None else cuda,
         cache=False, save_cpu_ram=True, verbose=progress,
     )
-    return {KEY_FD_INCEPTION: float(result[torch_fidelity.KEY_METRIC_FID])}
+    return {
+        KEY_FD_INCEPTION: float(result[torch_fidelity.KEY_METRIC_FID]),
+        KEY_INCEPTION_SCORE: float(result[torch_fidelity.KEY_METRIC_ISC_MEAN]),
+        KEY_INCEPTION_SCORE_STD: float(result[torch_fidelity.KEY_METRIC_ISC_STD]),
+    }

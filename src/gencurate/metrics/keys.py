@@ -16,6 +16,13 @@ KEY_COVERAGE = "coverage"
 KEY_MEMORISATION = "memorisation"              # share of samples that copy a training image (see memorisation.py)
 KEY_MEMORISATION_THRESHOLD = "memorisation_threshold"
 KEY_FD_INCEPTION = "fd_inception"              # classic FID: torch-fidelity's Inception on the images
+KEY_FD_INFINITY = "fd_infinity"                # FD extrapolated to infinitely many samples (Chong & Forsyth 2020)
+KEY_KID_X1E3 = "kid_x1e3"                      # KID x 10^3 (readable at dvc metrics diff's precision), mean over subsets
+KEY_KID_X1E3_STD = "kid_x1e3_std"              # ... and its std over subsets, same unit
+KEY_INCEPTION_SCORE = "inception_score"        # torch-fidelity's Inception Score of the samples, mean over splits
+KEY_INCEPTION_SCORE_STD = "inception_score_std"
+PIXEL_PREFIX = "pixel_"                        # the same metrics in the encoder-free pixel space (pixels.py)
+KID_SCALE = 1e3                                # kid_x1e3 = KID * KID_SCALE
 
 KEY_N_SAMPLES = "n_samples"
 KEY_N_REFERENCE = "n_reference"
@@ -25,8 +32,14 @@ KEY_ENCODER_INPUT_SIZE = "encoder_input_size"
 
 # The metrics compare summarises, and which way is better for each (density: ~1 when the samples
 # follow the real density, > 1 when they crowd its dense regions, so neither).
-LOWER_IS_BETTER = (KEY_FD, KEY_KID_MEAN, KEY_MEMORISATION, KEY_FD_INCEPTION)
-HIGHER_IS_BETTER = (KEY_PRECISION, KEY_RECALL, KEY_COVERAGE)
+LOWER_IS_BETTER = (KEY_FD, KEY_KID_MEAN, KEY_MEMORISATION, KEY_FD_INCEPTION, KEY_FD_INFINITY, KEY_KID_X1E3)
+HIGHER_IS_BETTER = (KEY_PRECISION, KEY_RECALL, KEY_COVERAGE, KEY_INCEPTION_SCORE)
 SUMMARY_KEYS = (
-    KEY_FD, KEY_KID_MEAN, KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_MEMORISATION, KEY_FD_INCEPTION,
+    KEY_FD, KEY_FD_INFINITY, KEY_KID_X1E3, KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE, KEY_MEMORISATION,
+    KEY_FD_INCEPTION, KEY_INCEPTION_SCORE,
 )
+# The pixel-space control's keys (pixel_fd, ...): summarised beside, not inside, the ranking table.
+PIXEL_METRICS = (KEY_FD, KEY_FD_INFINITY, KEY_KID_X1E3, KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE)
+PIXEL_SUMMARY_KEYS = tuple(PIXEL_PREFIX + k for k in PIXEL_METRICS)
+LOWER_IS_BETTER += tuple(PIXEL_PREFIX + k for k in LOWER_IS_BETTER if k in PIXEL_METRICS)
+HIGHER_IS_BETTER += tuple(PIXEL_PREFIX + k for k in HIGHER_IS_BETTER if k in PIXEL_METRICS)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from gencurate.metrics.dc import DC_K, dc_neighbourhoods_to_metric
-from gencurate.metrics.fd import fd_features_to_metric
+from gencurate.metrics.fd_infinity import fd_infinity_features_to_metric
+from gencurate.metrics.keys import KEY_KID_MEAN, KEY_KID_STD, KEY_KID_X1E3, KEY_KID_X1E3_STD, KID_SCALE
 from gencurate.metrics.kid import kid_features_to_metric
 from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, as_features, ball_statistics, nearest_squared_distances
 from gencurate.metrics.memorisation import memorisation_features_to_metric
@@ -24,6 +25,8 @@ def features_to_metrics(
     reference: np.ndarray | torch.Tensor,
     train: np.ndarray | torch.Tensor | None = None,
     *,
+    fd_infinity_sizes: int,
+    fd_infinity_min_fraction: float,
     kid_subsets: int = 50,
     kid_subset_size: int = 500,
     prc_k: int = PRC_K,
@@ -36,9 +39,9 @@ def features_to_metrics(
 ) -> dict[str, float]:
     """Generated (M, D), reference (N, D) and optional training-subset (T, D) features -> metrics dict.
 
-    Keys: fd, kid_mean, kid_std, precision, recall, density, coverage, and with `train`
-    memorisation and memorisation_threshold (see gencurate.metrics.keys). The keyword
-    arguments mirror the `evaluate` params section.
+    Keys: fd, fd_infinity, kid_x1e3, kid_x1e3_std, precision, recall, density, coverage, and
+    with `train` memorisation and memorisation_threshold (see gencurate.metrics.keys). The
+    keyword arguments mirror the `evaluate` params section; `seed` also draws FD-infinity's subsets.
     """
     fake = as_features(samples, "samples", device=device)
     real = as_features(reference, "reference", device=device)
@@ -49,10 +52,11 @@ def features_to_metrics(
         if n < k + 1:
             raise ValueError(f"{name}: {n} points are too few for {k}-NN balls (need at least {k + 1})")
     out: dict[str, float] = {}
-    out.update(fd_features_to_metric(fake.cpu(), real.cpu()))
-    out.update(kid_features_to_metric(
-        fake.cpu(), real.cpu(), subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+    out.update(fd_infinity_features_to_metric(
+        fake.cpu(), real.cpu(), num_sizes=fd_infinity_sizes, min_fraction=fd_infinity_min_fraction, seed=seed
     ))
+    kid = kid_features_to_metric(fake.cpu(), real.cpu(), subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
+    out.update({KEY_KID_X1E3: KID_SCALE * kid[KEY_KID_MEAN], KEY_KID_X1E3_STD: KID_SCALE * kid[KEY_KID_STD]})
     knn = dict(batch_size=batch_size, device=device, progress=progress)
     # Column k of the self k-NN (the point itself first, at ~0) is the squared k-th neighbour radius.
     real_nn = nearest_squared_distances(real, k=k_max + 1, **knn)

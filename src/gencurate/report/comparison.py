@@ -15,6 +15,7 @@ from gencurate.report.curves import curves_to_figure, read_loss_curve
 from gencurate.report.figures import grids_to_figure, method_colors, summary_to_bar_chart
 from gencurate.report.markdown import comparison_markdown
 from gencurate.report.ranking import check_ranking, ranking_paragraph
+from gencurate.report.spaces import inception_note, pixel_space_section
 from gencurate.report.summary import METHOD, metrics_to_summary, rank_methods
 
 RANKING = "ranking"                  # summary.json: the ranking check beside the per-method entries
@@ -47,7 +48,7 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
     """
     out_dir = Path(out_dir)
     paths, study = params.paths, params.study
-    summary = metrics_to_summary(table)
+    summary = metrics_to_summary(table, (*K.SUMMARY_KEYS, *K.PIXEL_SUMMARY_KEYS))
     keys = [k for k in K.SUMMARY_KEYS if all(k in summary[m] for m in summary)]
     ranking = rank_methods(summary, K.KEY_FD)
     check = check_ranking(summary, params.compare.expected_ranking, K.KEY_FD)
@@ -79,6 +80,7 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
         samples_figure=layout.SAMPLES_FIGURE, loss_figure=layout.LOSS_FIGURE if found else None,
         missing_curves=[f"{m} seed {s}" for (m, s), c in curves.items() if c is None],
         selection_map=map_link, human=human,
+        sections=[s for s in (pixel_space_section(summary, params.evaluate), inception_note(summary)) if s],
     )
     write_text(out_dir / layout.REPORT_FILE, text)
     return document

@@ -12,7 +12,9 @@ LABELS = {
     K.KEY_FD: "FD", K.KEY_KID_MEAN: "KID", K.KEY_PRECISION: "precision", K.KEY_RECALL: "recall",
     K.KEY_DENSITY: "density", K.KEY_COVERAGE: "coverage", K.KEY_MEMORISATION: "memorisation",
     K.KEY_FD_INCEPTION: "Inception FID",
+    K.KEY_FD_INFINITY: "FD∞", K.KEY_KID_X1E3: "KID ×10³", K.KEY_INCEPTION_SCORE: "IS",
 }
+LABELS.update({K.PIXEL_PREFIX + k: "pixel " + LABELS[k] for k in K.PIXEL_METRICS})
 
 
 def _cell(stat: Mapping[str, float]) -> str:
@@ -43,8 +45,9 @@ def comparison_markdown(
     missing_curves: Sequence[str] = (),
     selection_map: str | None,
     human: str | None,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole comparison.md; figure and map arguments are links relative to the report."""
+    """The whole comparison.md; figure and map arguments are links relative to the report; `sections` follow the metrics."""
     parts = [
         "# Which subset gives the best generator?",
         setup_text,
@@ -53,6 +56,7 @@ def comparison_markdown(
         ranking_text,
         "## Metrics",
         f"![metric bar charts]({metrics_figure})",
+        *sections,
         "## Samples",
         f"![sample grids of every model]({samples_figure})",
         "## Training loss",

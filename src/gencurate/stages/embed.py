@@ -1,4 +1,4 @@
-"""`gencurate embed [--role selection|evaluation]`: prepared images -> L2-normalised embeddings.
+"""`gencurate embed [--role selection|evaluation]`: prepared images -> embeddings (selection: unit rows; evaluation: raw).
 
 Reads paths.images (in batches) and paths.manifest, the role's `encoders.<role>`
 section and `embed`; writes paths.embedding(role) (N, D) float32, row i = manifest row i,
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gencurate.config import Params
-from gencurate.config.embed import ENCODER_ROLES
+from gencurate.config.embed import ENCODER_ROLES, NORMALISED_ROLES
 from gencurate.encoders.sources import check_weights_reachable
 from gencurate.io import TMP_PREFIX, file_sha256, read_npy, write_json
 from gencurate.stages.common import stage_params
@@ -27,6 +27,7 @@ META_INPUT_SIZE = "input_size"
 META_DIM = "dim"
 META_N = "n"
 META_IMAGES_SHA256 = "images_sha256"
+META_NORMALISED = "normalised"  # true: L2-normalised rows; false: the encoder's raw pooled features
 
 
 def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Path, manifest_path: Path) -> None:
@@ -54,17 +55,20 @@ def embed_role(params: Params, role: str) -> None:
     from gencurate.encoders.lightning_embed import embed_with_lightning
 
     out = paths.embedding(role)
-    print(f"embed {role}: {len(images)} images with {enc.name} at {enc.input_size}px ({enc.dim}-d)")
+    normalise = role in NORMALISED_ROLES
+    print(f"embed {role}: {len(images)} images with {enc.name} at {enc.input_size}px ({enc.dim}-d, "
+          f"{'L2-normalised' if normalise else 'raw'})")
     embedding = embed_with_lightning(
         enc, paths.images, out_path=out, shard_dir=out.with_name(f"{TMP_PREFIX}{out.stem}-shards"),
         batch_size=run.batch_size, num_workers=run.num_workers,
         accelerator=run.accelerator, devices=run.devices, num_nodes=run.num_nodes, strategy=run.strategy,
+        normalise=normalise,
     )
     if embedding is None:  # a non-zero rank of a multi-process launch: rank 0 writes
         return
     write_json(paths.embedding_meta(role), {
         META_NAME: enc.name, META_WEIGHTS: enc.weights, META_INPUT_SIZE: enc.input_size, META_DIM: enc.dim,
-        META_N: len(embedding), META_IMAGES_SHA256: file_sha256(paths.images),
+        META_N: len(embedding), META_IMAGES_SHA256: file_sha256(paths.images), META_NORMALISED: normalise,
     })
 
 

@@ -2,7 +2,8 @@
 
 Samples are embedded with the evaluation encoder; the reference is a seeded choice of
 `evaluate.num_samples` reference-split images whose features the embed stage already stored
-(equal set sizes); memorisation is measured against the method's own training subset.
+(equal set sizes); memorisation is measured against the method's own training subset. The same metrics in an
+encoder-free pixel space (`gencurate.metrics.pixels`) go under `pixel_*` keys.
 Writes `paths.metrics_file(M, S)` (JSON; keys in gencurate.metrics.keys).
 """
 
@@ -14,12 +15,14 @@ import numpy as np
 import pandas as pd
 
 from gencurate.config import Params
+from gencurate.data.splits import TRAIN
 from gencurate.io import read_ids, read_json, read_npy, write_json
 from gencurate.metrics import keys as K
 from gencurate.metrics.evaluation import (
     REFERENCE_SPLIT, check_embedding_meta, check_reference_features, check_samples, check_train_rows, reference_rows,
 )
-from gencurate.metrics.fidelity import check_inception_weights, inception_fd
+from gencurate.metrics.fidelity import check_inception_weights, inception_metrics
+from gencurate.metrics.pixels import fit_pixel_space, prefixed
 from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
 from gencurate.stages.common import stage_params, study_items
@@ -65,10 +68,20 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
     )
 
     def embed(x: np.ndarray, progress: bool) -> np.ndarray:
-        return embed_images(enc, np.asarray(x), batch_size=params.embed.batch_size, num_workers=0, progress=progress)
+        return embed_images(enc, np.asarray(x), batch_size=params.embed.batch_size, num_workers=0, progress=progress,
+                            normalise=False)
 
     reference = np.asarray(features[ref_rows])
     check_reference_features(reference[:CHECK_IMAGES], embed(images[ref_rows[:CHECK_IMAGES]], progress=False))
+    # The encoder-free control: one pixel space (fitted on the train split) for every method.
+    pixels = fit_pixel_space(images, rows=np.flatnonzero(splits["split"].to_numpy() == TRAIN), max_side=cfg.pixel_size,
+                             components=cfg.pixel_pca_components, max_images=cfg.pixel_pca_fit_images, seed=cfg.seed)
+    reference_pixels = pixels.features(images[ref_rows])
+    pixel_suite = dict(
+        fd_infinity_sizes=cfg.fd_infinity_sizes, fd_infinity_min_fraction=cfg.fd_infinity_min_fraction,
+        kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, prc_k=cfg.prc_k, dc_k=cfg.dc_k,
+        batch_size=cfg.batch_size, seed=cfg.seed, device=resolve_device(cfg.accelerator),
+    )
     for (method, seed), (samples, train) in inputs.items():
         print(f"evaluate {method} seed {seed}: {len(samples)} samples vs {len(reference)} reference images, "
               f"memorisation against {len(train)} training images")
@@ -77,10 +90,12 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
             kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, prc_k=cfg.prc_k, dc_k=cfg.dc_k,
             memorisation_quantile=cfg.memorisation_quantile, batch_size=cfg.batch_size, seed=cfg.seed,
             device=resolve_device(cfg.accelerator), progress=True,
+            fd_infinity_sizes=cfg.fd_infinity_sizes, fd_infinity_min_fraction=cfg.fd_infinity_min_fraction,
         )
+        result.update(prefixed(features_to_metrics(pixels.features(samples), reference_pixels, **pixel_suite)))
         if cfg.inception_weights is not None:
-            result.update(inception_fd(np.asarray(samples), np.asarray(images[ref_rows]),
-                                       weights_path=cfg.inception_weights))
+            result.update(inception_metrics(np.asarray(samples), np.asarray(images[ref_rows]),
+                                            weights_path=cfg.inception_weights, isc_splits=cfg.isc_splits))
         result.update({
             K.KEY_N_SAMPLES: len(samples), K.KEY_N_REFERENCE: len(reference), K.KEY_N_TRAIN: len(train),
             K.KEY_ENCODER: enc.name, K.KEY_ENCODER_INPUT_SIZE: enc.input_size,
