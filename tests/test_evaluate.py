@@ -22,6 +22,7 @@ METRIC_KEYS = {
     K.KEY_FD, K.KEY_KID_MEAN, K.KEY_KID_STD, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE,
     K.KEY_MEMORISATION, K.KEY_MEMORISATION_THRESHOLD, K.KEY_N_SAMPLES, K.KEY_N_REFERENCE, K.KEY_N_TRAIN,
     K.KEY_ENCODER, K.KEY_ENCODER_INPUT_SIZE,
+    K.KEY_MEMORISATION_CONTROL, K.KEY_MEMORISATION_EXCESS, K.KEY_COPY_SSIM, K.KEY_COPY_PSNR,
 }
 
 
@@ -102,14 +103,25 @@ def test_evaluate_writes_every_metric_tells_copies_from_noise_and_repeats_itself
         assert result[K.KEY_ENCODER] == "efficientnet-lite0" and result[K.KEY_ENCODER_INPUT_SIZE] == 32
         assert all(0.0 <= result[k] <= 1.0 for k in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_COVERAGE, K.KEY_MEMORISATION))
     assert copies[K.KEY_MEMORISATION] == 1.0 and noise[K.KEY_MEMORISATION] == 0.0
+    # One threshold for every method; exact copies are pixel-identical to their nearest training image.
+    assert copies[K.KEY_MEMORISATION_THRESHOLD] == noise[K.KEY_MEMORISATION_THRESHOLD]
+    assert copies[K.KEY_COPY_SSIM] == pytest.approx(1.0) and noise[K.KEY_COPY_SSIM] < 0.5
+    assert copies[K.KEY_COPY_PSNR] > noise[K.KEY_COPY_PSNR] + 20
+    replicates = json.loads(paths.bootstrap_file("random", 0).read_text())["replicates"]
+    assert len(replicates[K.KEY_FD]) == 200 and set(replicates) >= {K.KEY_FD, K.KEY_KID_MEAN, K.KEY_PRECISION,
+                                                                     K.KEY_MEMORISATION_EXCESS}
+    with np.load(paths.pairs_file("random", 0)) as pairs:
+        assert pairs["samples"].shape == (16, 16, 16, 1) and np.array_equal(pairs["samples"], pairs["train"])
     assert copies[K.KEY_FD] < noise[K.KEY_FD]
     assert copies[K.KEY_PRECISION] > noise[K.KEY_PRECISION]
 
     # One matrix item, as dvc.yaml runs it: the same file again, and no other item touched.
     first = paths.metrics_file("random", 0).read_text()
+    first_replicates = paths.bootstrap_file("random", 0).read_text()
     paths.metrics_file("coreset", 0).unlink()
     assert cli(["evaluate", "--method", "random", "--seed", "0"]) == 0
     assert paths.metrics_file("random", 0).read_text() == first
+    assert paths.bootstrap_file("random", 0).read_text() == first_replicates
     assert not paths.metrics_file("coreset", 0).exists()
 
 

@@ -15,6 +15,8 @@ class EvaluateConfig:
     prc_k: int = 3
     dc_k: int = 5
     memorisation_quantile: float = 0.05
+    memorisation_pairs: int = 16
+    bootstrap_resamples: int = 200
     inception_weights: str | None = None
     batch_size: int = 2048
     accelerator: str = "auto"
@@ -31,6 +33,8 @@ class EvaluateConfig:
             "must exceed evaluate.prc_k and evaluate.dc_k (k-NN balls need k + 1 points)",
         )
         require(0.0 < self.memorisation_quantile < 1.0, "evaluate.memorisation_quantile", "must be in (0, 1)")
+        require(self.memorisation_pairs >= 1, "evaluate.memorisation_pairs", "must be >= 1")
+        require(self.bootstrap_resamples >= 2, "evaluate.bootstrap_resamples", "must be >= 2")
         require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
         require(self.accelerator in ("auto", "cpu", "gpu", "cuda"), "evaluate.accelerator", "must be auto, cpu, gpu or cuda")
 
@@ -38,9 +42,14 @@ class EvaluateConfig:
 @dataclass(frozen=True, kw_only=True)
 class CompareConfig:
     expected_ranking: tuple[str, ...] = ("full", "typicality", "random", "coreset")
+    bootstrap_draws: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
 
     def __post_init__(self) -> None:
         require(len(self.expected_ranking) >= 2, "compare.expected_ranking", "list at least two methods (best first)")
         require(
             len(set(self.expected_ranking)) == len(self.expected_ranking), "compare.expected_ranking", "a method is listed twice"
         )
+        require(self.bootstrap_draws >= 100, "compare.bootstrap_draws", "must be >= 100")
+        require(0.5 <= self.confidence < 1.0, "compare.confidence", "must be in [0.5, 1)")
