@@ -77,9 +77,9 @@ def kid_replicates(fake: np.ndarray, real: np.ndarray, u: np.ndarray, w: np.ndar
     uf, wf = u.astype(np.float64), w.astype(np.float64)
     m, n = len(x), len(y)
     # Off-diagonal pairs of a resampled set: all ordered pairs of draws minus each draw with itself.
-    xx = (np.einsum("bi,ij,bj->b", uf, kxx, uf) - uf @ np.diag(kxx)) / (m * (m - 1))
-    yy = (np.einsum("bi,ij,bj->b", wf, kyy, wf) - wf @ np.diag(kyy)) / (n * (n - 1))
-    xy = np.einsum("bi,ij,bj->b", uf, kxy, wf) / (m * n)
+    xx = (((uf @ kxx) * uf).sum(1) - uf @ np.diag(kxx)) / (m * (m - 1))
+    yy = (((wf @ kyy) * wf).sum(1) - wf @ np.diag(kyy)) / (n * (n - 1))
+    xy = ((uf @ kxy) * wf).sum(1) / (m * n)
     return xx + yy - 2.0 * xy
 
 
@@ -121,7 +121,7 @@ def knn_replicates(
     return {
         K.KEY_PRECISION: (uf * sample_inside).sum(1) / m,
         K.KEY_RECALL: (wf * reference_inside).sum(1) / n,
-        K.KEY_DENSITY: np.einsum("bi,ij,bj->b", uf, dense, wf) / (dc_k * m),
+        K.KEY_DENSITY: ((uf @ dense) * wf).sum(1) / (dc_k * m),
         K.KEY_COVERAGE: (wf * covered).sum(1) / n,
     }
 
