@@ -89,7 +89,8 @@ def write_comparison(
         independence_section(paths.independence_file),
     ]
     colors = method_colors(methods)
-    summary_to_bar_chart(summary, ranking, keys, out_dir / layout.METRICS_FIGURE, colors=colors)
+    table_keys = [k for k in keys if k not in MEMORISATION_DETAIL]
+    summary_to_bar_chart(summary, ranking, table_keys, out_dir / layout.METRICS_FIGURE, colors=colors)
     grids = {(m, s): paths.grid_file(m, s) for m in methods for s in study.seeds}
     for (m, s), grid in grids.items():
         if not grid.is_file():
@@ -107,7 +108,7 @@ def write_comparison(
     # The link is relative to where the report will live (paths.comparison), not to out_dir.
     map_link = Path(os.path.relpath(selection_map, paths.comparison)).as_posix() if selection_map.is_file() else None
     text = comparison_markdown(
-        summary=summary, ranking=ranking, keys=[k for k in keys if k not in MEMORISATION_DETAIL],
+        summary=summary, ranking=ranking, keys=table_keys,
         ranking_text=ranking_paragraph(check),
         setup_text=setup_sentence(table, study.seeds), metrics_figure=layout.METRICS_FIGURE,
         samples_figure=layout.SAMPLES_FIGURE, loss_figure=layout.LOSS_FIGURE if found else None,
