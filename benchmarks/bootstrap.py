@@ -100,7 +100,7 @@ def main() -> None:
     calibration_s = time.perf_counter() - t
 
     other = features(args.train, args.dim, 4, 0.5)
-    pixels = images_to_pixels(np.random.default_rng(5).integers(0, 256, (args.train, 28, 28, 1), dtype=np.uint8))
+    pixels = images_to_pixels(np.random.default_rng(5).integers(0, 256, (args.train, 28, 28, 1), dtype=np.uint8), side=32)
     spaces = {"selection": train / np.linalg.norm(train, axis=1, keepdims=True), "evaluation": other, "pixels": pixels}
     t = time.perf_counter()
     spaces_to_independence(spaces, neighbours=10, typicality_k=20, geometries={k: geometry(v) for k, v in spaces.items()})

@@ -128,3 +128,15 @@ def test_replicates_are_reproducible_and_cover_every_metric():
     assert all(len(v) == 20 for v in a.values())
     assert np.mean(a[K.KEY_MEMORISATION]) == pytest.approx(0.1, abs=0.03)
     assert np.allclose(np.subtract(a[K.KEY_MEMORISATION], a[K.KEY_MEMORISATION_CONTROL]), a[K.KEY_MEMORISATION_EXCESS])
+
+
+def test_fd_replicates_agree_on_both_routes():
+    # 40 x 3: draws hold ~25 distinct rows > 3 dims -> covariance route; the same pair in 60 dims -> cross route.
+    rng = np.random.default_rng(6)
+    low_fake, low_real = gaussian(40, 3, 7, shift=1.0), gaussian(40, 3, 8)
+    u, w = bootstrap_weights(40, resamples=2, rng=rng), bootstrap_weights(40, resamples=2, rng=rng)
+    padded = [np.pad(a, ((0, 0), (0, 57))) for a in (low_fake, low_real)]
+    assert fd_replicates(low_fake, low_real, u, w) == pytest.approx(fd_replicates(*padded, u, w), rel=1e-6)
+    for b in range(2):
+        explicit = fd_features_to_metric(np.repeat(low_fake, u[b], 0), np.repeat(low_real, w[b], 0))[K.KEY_FD]
+        assert fd_replicates(low_fake, low_real, u[b : b + 1], w[b : b + 1])[0] == pytest.approx(explicit, rel=1e-6)

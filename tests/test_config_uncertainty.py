@@ -15,6 +15,7 @@ from gencurate.config import ParamsError, params_from_mapping
         (lambda d: d["compare"].update(confidence=1.0), "compare.confidence: must be in [0.5, 1)"),
         (lambda d: d["independence"].update(neighbours=0), "independence.neighbours: must be >= 1"),
         (lambda d: d["independence"].update(pixels="yes"), "independence.pixels: expected true or false"),
+        (lambda d: d["independence"].update(pixel_size=0), "independence.pixel_size: must be >= 1"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_key(default_params_dict, mutate, message):

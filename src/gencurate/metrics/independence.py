@@ -13,7 +13,7 @@ pair of spaces:
 Each space is searched with the Euclidean distance on its stored rows, i.e. in the geometry it is
 used with: on L2-normalised rows (the selection embedding) that is the cosine geometry, on raw
 features the one FD and precision/recall use. Pixels (images downsampled to at most
-PIXEL_SIDE per side, values in [0, 1]) give an encoder-free third space.
+`independence.pixel_size` per side, values in [0, 1]) give an encoder-free third space.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from skimage.transform import resize
 from gencurate.selection.knn import knn_search
 from gencurate.selection.typicality import knn_distances_to_typicality
 
-PIXEL_SIDE = 32
 UNIT_NORM_TOLERANCE = 1e-3
 PIXEL_BATCH = 1024
 
@@ -39,7 +38,7 @@ SPACE_A, SPACE_B, OVERLAP_MEAN, OVERLAP_MEDIAN, OVERLAP_CHANCE, SPEARMAN = (
     "space_a", "space_b", "knn_overlap_mean", "knn_overlap_median", "knn_overlap_chance", "typicality_spearman")
 
 
-def images_to_pixels(images: np.ndarray, *, side: int = PIXEL_SIDE) -> np.ndarray:
+def images_to_pixels(images: np.ndarray, *, side: int) -> np.ndarray:
     """uint8 (N, H, W, C) -> (N, h*w*C) float32 in [0, 1], h, w <= side (anti-aliased resize, aspect kept)."""
     n, h, w, c = images.shape
     scale = min(1.0, side / max(h, w))

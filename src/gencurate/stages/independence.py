@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> None:
         spaces[name] = np.ascontiguousarray(x[rows], dtype=np.float32)
         geometries[name] = geometry(spaces[name])
     if cfg.pixels:
-        spaces[PIXELS] = images_to_pixels(read_npy(paths.images)[rows])
+        spaces[PIXELS] = images_to_pixels(read_npy(paths.images)[rows], side=cfg.pixel_size)
         geometries[PIXELS] = "Euclidean on pixel values in [0, 1]"
     result = spaces_to_independence(spaces, neighbours=cfg.neighbours, typicality_k=params.select.knn_k,
                                     geometries=geometries)
