@@ -3,9 +3,9 @@
 One run (M = N = 1000 samples and reference images, D = 1280 raw-scale features) times:
 - ours: `features_to_replicates` with B replicates of every metric (FD via the small cross-Gram,
   KID from the kernel matrices computed once, k-NN metrics from ball matrices, memorisation);
-- reference FD (one BLAS thread for both, as evaluate runs the replicates): each replicate materialises the resampled sets and calls scipy's
-  `linalg.sqrtm` on the D x D covariance product (pytorch-fid / clean-fid style), timed on a few
-  replicates and reported per replicate; its values are compared with ours on the same draws;
+- reference FD (one BLAS thread for both, as evaluate runs the replicates): each replicate
+  materialises the resampled sets and calls scipy's `linalg.sqrtm` on the D x D covariance
+  product (pytorch-fid / clean-fid style), timed on a few replicates and reported per replicate; its values are compared with ours on the same draws;
 - our plain FD on the full sets (`fd_features_to_metric`), the per-run cost evaluate had before.
 
 Also timed, at the demo's sizes (11,626 train and 1,992 reference images): the memorisation
@@ -100,10 +100,12 @@ def main() -> None:
     calibration_s = time.perf_counter() - t
 
     other = features(args.train, args.dim, 4, 0.5)
-    pixels = images_to_pixels(np.random.default_rng(5).integers(0, 256, (args.train, 28, 28, 1), dtype=np.uint8), side=32)
-    spaces = {"selection": train / np.linalg.norm(train, axis=1, keepdims=True), "evaluation": other, "pixels": pixels}
+    images = np.random.default_rng(5).integers(0, 256, (args.train, 28, 28, 1), dtype=np.uint8)
+    spaces = {"selection": train / np.linalg.norm(train, axis=1, keepdims=True), "evaluation": other,
+              "pixels": images_to_pixels(images, side=32)}
     t = time.perf_counter()
-    spaces_to_independence(spaces, neighbours=10, typicality_k=20, geometries={k: geometry(v) for k, v in spaces.items()})
+    spaces_to_independence(spaces, neighbours=10, typicality_k=20,
+                           geometries={k: geometry(v) for k, v in spaces.items()})
     independence_s = time.perf_counter() - t
 
     result = {
@@ -126,7 +128,8 @@ def main() -> None:
     print(f"  all metrics, {args.resamples} replicates (ours):     {ours_s:8.2f} s "
           f"({ours_s / args.resamples * 1e3:.0f} ms per replicate)")
     print(f"  FD per replicate: ours {ours_fd_s * 1e3:.0f} ms, scipy sqrtm reference {ref_s * 1e3:.0f} ms "
-          f"-> {ref_s / ours_fd_s:.1f}x; max relative difference {result['fd_max_relative_difference_vs_reference']:.1e}")
+          f"-> {ref_s / ours_fd_s:.1f}x; "
+          f"max relative difference {result['fd_max_relative_difference_vs_reference']:.1e}")
     print(f"  memorisation threshold calibration ({args.reference} x {args.train}): {calibration_s:.2f} s; "
           f"independence stage work: {independence_s:.1f} s")
     print(f"  load average {load_start} -> {os.getloadavg()}")

@@ -3,7 +3,8 @@
 Writes summary.json (mean, std, n and bootstrap interval per method and metric, the verdict on
 each of the study's claims, pairwise FD comparisons; a DVC metric), comparison.md (verdict,
 ranking table with intervals, pairwise table, memorisation with its control and closest pairs,
-encoder independence, figures, selection map link, human study) and the PNG figures it shows. The folder is replaced as a whole (atomically).
+encoder independence, figures, selection map link, human study) and the PNG figures it shows.
+The folder is replaced as a whole (atomically).
 """
 
 from __future__ import annotations

@@ -62,7 +62,9 @@ def copies_of_run(
                       reference_copies=reference_to_subset <= threshold, pairs=closest)
 
 
-def write_details(path: str | Path, replicates: dict[str, list[float]], pairs: ClosestPairs, *, seed: list[int]) -> None:
+def write_details(
+    path: str | Path, replicates: dict[str, list[float]], pairs: ClosestPairs, *, seed: list[int]
+) -> None:
     """The run's details folder (replaced as a whole): bootstrap replicates (JSON) and the closest pairs (npz)."""
     with atomic_path(path, directory=True) as out:
         write_json(out / BOOTSTRAP_FILE, {"seed": seed, "replicates": replicates})

@@ -29,7 +29,8 @@ def main(args: argparse.Namespace) -> None:
     for role in ("selection", "evaluation"):
         x = read_npy(paths.embedding(role))
         if len(x) != len(splits):
-            raise ValueError(f"{paths.embedding(role)} has {len(x)} rows but {paths.manifest} {len(splits)}; rerun embed")
+            raise ValueError(f"{paths.embedding(role)} has {len(x)} rows but {paths.manifest} {len(splits)}; "
+                             "rerun embed")
         name = f"{role} ({read_json(paths.embedding_meta(role))['name']})"
         spaces[name] = np.ascontiguousarray(x[rows], dtype=np.float32)
         geometries[name] = geometry(spaces[name])
