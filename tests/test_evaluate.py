@@ -160,3 +160,27 @@ def test_reference_rows_are_a_seeded_choice_of_reference_images():
     a, b = reference_rows(splits, n=20, seed=0), reference_rows(splits, n=20, seed=1)
     assert len(set(a)) == 20 and (splits[a] == "reference").all() and np.all(np.diff(a) > 0)
     assert np.array_equal(a, reference_rows(splits, n=20, seed=0)) and not np.array_equal(a, b)
+
+
+def test_evaluate_then_independence_then_compare_report_copies_and_a_verdict(project):
+    from gencurate.io import read_npy
+
+    assert cli(["evaluate"]) == 0
+    paths = load_params().paths
+    x = read_npy(paths.embedding("evaluation"))
+    write_npy(paths.embedding("selection"), x / np.linalg.norm(x, axis=1, keepdims=True))
+    write_json(paths.embedding_meta("selection"), {"name": "efficientnet-lite0"})
+    assert cli(["independence"]) == 0
+    assert cli(["compare"]) == 0
+    report = (Path(paths.comparison) / "comparison.md").read_text()
+    summary = json.loads((Path(paths.comparison) / "summary.json").read_text())
+    # random's samples are its training images: excess over the held-out control near 1; coreset's noise: none.
+    assert summary["random"][K.KEY_MEMORISATION_EXCESS]["mean"] > 0.5
+    assert summary["coreset"][K.KEY_MEMORISATION]["mean"] == 0.0
+    assert summary["ranking"]["claims"] == {"random < coreset": "held"}
+    assert "random < coreset held" in report and "![closest sample/training pairs of random](copies-random.png)" in report
+    # The same features, once normalised: identical neighbourhoods up to ties, typicality ranks close.
+    assert "| selection (efficientnet-lite0) | evaluation (efficientnet-lite0) |" in report
+    independence = json.loads(paths.independence_file.read_text())
+    same = independence["pairs"][0]
+    assert same["space_a"].startswith("selection") and same["knn_overlap_mean"] > 0.5
