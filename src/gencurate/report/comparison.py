@@ -17,7 +17,7 @@ from gencurate.report.independence import independence_section
 from gencurate.report.markdown import LABELS, comparison_markdown
 from gencurate.report.memorisation import memorisation_section, pairs_to_figure, read_pairs
 from gencurate.report.ranking import check_ranking, ranking_paragraph
-from gencurate.report.summary import METHOD, metrics_to_summary, rank_methods
+from gencurate.report.summary import MEAN, METHOD, metrics_to_summary, rank_methods
 from gencurate.report.uncertainty import add_intervals, all_pairs, pairs_section, study_draws
 
 RANKING = "ranking"                  # summary.json: the ranking check beside the per-method entries
@@ -50,6 +50,22 @@ def setup_sentence(table: pd.DataFrame, seeds) -> str:
     )
 
 
+def memorisation_report(params: Params, table: pd.DataFrame, summary: dict, ranking, out_dir: Path) -> str:
+    """The memorisation section, after drawing each method's closest-pairs figure (pooled over seeds) into out_dir."""
+    paths, cfg = params.paths, params.evaluate
+    figures = {}
+    for m in ranking:
+        pooled = read_pairs({s: paths.pairs_file(m, s) for s in params.study.seeds})
+        pairs_to_figure(pooled, out_dir / layout.copies_figure(m), count=cfg.memorisation_pairs,
+                        title=f"{m}: closest sample / training pairs (all seeds)")
+        figures[m] = layout.copies_figure(m)
+    return memorisation_section(
+        summary, ranking, figures, threshold=float(table[K.KEY_MEMORISATION_THRESHOLD].max()),
+        quantile_text=f"the {cfg.memorisation_quantile:g} quantile of the distances from the held-out reference "
+                      "images to their nearest image in the whole train split.",
+        pairs=cfg.memorisation_pairs)
+
+
 def write_comparison(
     params: Params, table: pd.DataFrame, out_dir: str | Path, *, replicates: dict, human: str | None = None
 ) -> dict:
@@ -67,25 +83,15 @@ def write_comparison(
     add_intervals(summary, draws, confidence=cfg.confidence)
     ranking = rank_methods(summary, K.KEY_FD)
     check = check_ranking(summary, cfg.expected_ranking, draws, key=K.KEY_FD, confidence=cfg.confidence)
-    means = {m: summary[m][K.KEY_FD]["mean"] for m in ranking}
+    means = {m: summary[m][K.KEY_FD][MEAN] for m in ranking}
     pairs = all_pairs(draws, means, ranking, K.KEY_FD, confidence=cfg.confidence)
     document = summary_document(summary, check, pairs)
     write_json(out_dir / layout.SUMMARY_FILE, document)
 
     methods = [m for m in study.methods if m in set(table[METHOD])]
-    copies = {}
-    for m in methods:
-        pooled = read_pairs({s: paths.pairs_file(m, s) for s in study.seeds})
-        pairs_to_figure(pooled, out_dir / layout.copies_figure(m), count=params.evaluate.memorisation_pairs,
-                        title=f"{m}: closest sample / training pairs (all seeds)")
-        copies[m] = layout.copies_figure(m)
     sections = [
         pairs_section(pairs, LABELS[K.KEY_FD], cfg.confidence, check.seeds),
-        memorisation_section(
-            summary, ranking, copies, threshold=float(table[K.KEY_MEMORISATION_THRESHOLD].max()),
-            quantile_text=f"the {params.evaluate.memorisation_quantile:g} quantile of the distances from the "
-                          "held-out reference images to their nearest image in the whole train split.",
-            pairs=params.evaluate.memorisation_pairs),
+        memorisation_report(params, table, summary, ranking, out_dir),
         independence_section(paths.independence_file),
     ]
     colors = method_colors(methods)
