@@ -32,10 +32,25 @@ def metrics(fd: float, seed: int) -> dict:
         K.KEY_RECALL: 0.4, K.KEY_DENSITY: 0.9, K.KEY_COVERAGE: 0.7, K.KEY_MEMORISATION: 0.01,
         K.KEY_MEMORISATION_THRESHOLD: 0.2, K.KEY_N_SAMPLES: 100, K.KEY_N_REFERENCE: 100, K.KEY_N_TRAIN: 50,
         K.KEY_ENCODER: "efficientnet-lite2", K.KEY_ENCODER_INPUT_SIZE: 96,
+        K.KEY_MEMORISATION_CONTROL: 0.02, K.KEY_MEMORISATION_EXCESS: -0.01, K.KEY_COPY_SSIM: 0.3, K.KEY_COPY_PSNR: 15.0,
     }
 
 
-def write_study(fd: dict[str, list[float]], seeds: list[int]) -> None:
+def write_details(paths, method: str, seed: int, fd: float, rng: np.random.Generator, *, noise: float) -> None:
+    """Bootstrap replicates (FD around `fd` with spread `noise`, other metrics constant) and 3 closest pairs."""
+    values = metrics(fd, seed)
+    reps = {k: [values[k]] * 200 for k in (K.KEY_KID_MEAN, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY,
+                                           K.KEY_COVERAGE, K.KEY_MEMORISATION, K.KEY_MEMORISATION_CONTROL,
+                                           K.KEY_MEMORISATION_EXCESS)}
+    reps[K.KEY_FD] = list(fd + 0.3 + noise * rng.normal(size=200))  # an upward bootstrap bias that compare removes
+    write_json(paths.bootstrap_file(method, seed), {"seed": [0], "replicates": reps})
+    images = rng.integers(0, 256, (3, 8, 8, 1), dtype=np.uint8)
+    with open(paths.pairs_file(method, seed), "wb") as f:
+        np.savez(f, samples=images, train=images, sample_index=np.arange(3), train_id=np.arange(3) + 10,
+                 distance=np.array([0.1, 0.2, 0.3]) + seed, ssim=np.ones(3), psnr=np.full(3, 48.0))
+
+
+def write_study(fd: dict[str, list[float]], seeds: list[int], *, noise: float = 0.05) -> None:
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["study"] = {"methods": METHODS, "seeds": seeds}
     Path("params.yaml").write_text(yaml.safe_dump(params))
@@ -44,6 +59,7 @@ def write_study(fd: dict[str, list[float]], seeds: list[int]) -> None:
     for m in METHODS:
         for i, s in enumerate(seeds):
             write_json(paths.metrics_file(m, s), metrics(fd[m][i], s))
+            write_details(paths, m, s, fd[m][i], rng, noise=noise)
             paths.grid_file(m, s).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 256, (40, 60), dtype=np.uint8)).save(paths.grid_file(m, s))
     for m in ("full", "random"):  # dvclive curves for two methods only
@@ -67,26 +83,37 @@ def test_summary_and_report_of_a_study_whose_ranking_held(project):
     assert cli(["compare"]) == 0
     out = Path(load_params().paths.comparison)
     summary = json.loads((out / layout.SUMMARY_FILE).read_text())
-    assert summary["full"][K.KEY_FD] == pytest.approx({"mean": 1.1, "std": np.sqrt(0.02), "n": 2})
+    full_fd = summary["full"][K.KEY_FD]
+    assert {k: full_fd[k] for k in ("mean", "std", "n")} == pytest.approx({"mean": 1.1, "std": np.sqrt(0.02), "n": 2})
+    # Seeds resampled (1.0 or 1.2 each), replicates recentred on each run's FD (the +0.3 bias removed).
+    assert 0.9 < full_fd["ci_low"] < 1.05 and 1.15 < full_fd["ci_high"] < 1.3
     assert summary["coreset"][K.KEY_FD]["std"] == 0.0
     assert summary["random"][K.KEY_PRECISION]["mean"] == pytest.approx(0.55)
     assert K.KEY_MEMORISATION_THRESHOLD not in summary["full"]
-    assert summary["ranking"] == {"expected_held": True, "observed_by_fd": "full < typicality < random < coreset"}
+    assert summary["ranking"] == {
+        "expected_held": True, "observed_by_fd": "full < typicality < random < coreset",
+        "claims": {"full < typicality": "held", "typicality < random": "held", "random < coreset": "held"},
+    }
+    pair = summary["pairwise_fd"]["full vs coreset"]
+    assert pair["share_a_better"] == 1.0 and pair["verdict"] == "full better" and pair["difference_ci_low"] > 2
 
     report = (out / layout.REPORT_FILE).read_text()
-    rows = [line.split("|")[2].strip() for line in report.splitlines() if line.startswith("| ") and "rank" not in line]
+    rows = [line.split("|")[2].strip() for line in report.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
     assert rows[:4] == ["full", "typicality", "random", "coreset"]
-    assert "1.1 ± 0.14" in report
-    assert "FID ranking (full < typicality < random < coreset, lower is better) held on this run (fd)" in report
-    # full -> typicality: gap 1.0, pooled seed std sqrt((0.02 + 0.02) / 2) = 0.141 -> 7.1x
-    assert "full -> typicality +1.00 (7.1x the seed spread)" in report
-    assert "3 of 3 gaps exceed 2x the seed spread" in report
+    assert f"1.1 [{full_fd['ci_low']:.3g}, {full_fd['ci_high']:.3g}]" in report
+    assert "In all 3 held, 0 failed and 0 could not be decided." in report
+    assert "full < typicality held (full better by +1" in report
+    assert report.index("**Verdict.**") < report.index("## Ranking by FD")
+    assert "| full | coreset | +2.9 |" in report
+    assert "## Memorisation" in report and "| full | 0.010 [0.010, 0.010] | 0.020" in report
+    assert "No independence measurement" in report
     assert "[selection map](../selection/map.png)" in report
     assert "No loss curve for: random seed 1" not in report and "coreset seed 0" in report
-    for figure in (layout.METRICS_FIGURE, layout.SAMPLES_FIGURE, layout.LOSS_FIGURE):
+    for figure in (layout.METRICS_FIGURE, layout.SAMPLES_FIGURE, layout.LOSS_FIGURE, layout.copies_figure("full")):
         assert f"]({figure})" in report
         with Image.open(out / figure) as im:
-            assert im.size[0] > 300 and im.size[1] > 200
+            assert im.size[0] > 300 and im.size[1] > 100
     assert sorted(p.name for p in (out / layout.LOSS_CURVES).iterdir()) == ["full-seed0.tsv", "random-seed0.tsv"]
     assert "Human preference" not in report
 
@@ -96,10 +123,25 @@ def test_a_ranking_that_did_not_hold_and_a_single_seed(project):
     assert cli(["compare"]) == 0
     out = Path(load_params().paths.comparison)
     report = (out / layout.REPORT_FILE).read_text()
-    assert "did not hold on this run (fd): observed typicality < random < full < coreset" in report
-    assert "full -> typicality -2.00 (seed spread unknown)" in report
-    assert "With one seed per method the seed spread is unknown" in report
-    assert json.loads((out / layout.SUMMARY_FILE).read_text())["ranking"]["expected_held"] is False
+    assert "full < typicality failed (full better by -2" in report
+    assert "In all 2 held, 1 failed and 0 could not be decided." in report
+    assert "is typicality < random < full < coreset" in report
+    assert "the intervals cover sample noise only" in report
+    ranking = json.loads((out / layout.SUMMARY_FILE).read_text())["ranking"]
+    assert ranking["expected_held"] is False and ranking["claims"]["full < typicality"] == "failed"
+
+
+def test_close_methods_are_indistinguishable_and_no_order_is_stated(project):
+    write_study({"full": [1.0, 1.2], "typicality": [1.05, 1.15], "random": [3.0, 3.4], "coreset": [4.0, 4.0]},
+                [0, 1], noise=0.1)
+    assert cli(["compare"]) == 0
+    out = Path(load_params().paths.comparison)
+    summary = json.loads((out / layout.SUMMARY_FILE).read_text())
+    assert summary["ranking"]["claims"]["full < typicality"] == "could not be decided"
+    assert summary["pairwise_fd"]["full vs typicality"]["verdict"] == "indistinguishable at this sample size"
+    report = (out / layout.REPORT_FILE).read_text()
+    assert "full < typicality could not be decided" in report
+    assert "| full | typicality |" in report and "indistinguishable at this sample size |" in report
 
 
 def test_missing_metrics_file_is_one_clear_line(project, capsys):

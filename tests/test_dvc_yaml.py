@@ -38,6 +38,8 @@ def test_outputs_match_paths_config(stages, repo_root):
     for role in ("selection", "evaluation"):
         assert stages[f"embed@{role}"][1] == {str(paths.embedding(role)), str(paths.embedding_meta(role))}
     assert stages["select"][1] == {paths.selections, paths.selection_report}
+    assert stages["independence"][1] == {paths.independence}
+    assert {paths.metric_details, paths.independence} <= stages["compare"][0]
     for m in params.study.methods:
         for s in params.study.seeds:
             item = f"{m}-{s}"
@@ -46,7 +48,7 @@ def test_outputs_match_paths_config(stages, repo_root):
             assert str(paths.images) in stages[f"train@{item}"][0]
             assert stages[f"sample@{item}"][1] == {str(paths.samples_dir(m, s))}
             assert str(paths.model_dir(m, s)) in stages[f"sample@{item}"][0]
-            assert stages[f"evaluate@{item}"][1] == {str(paths.metrics_file(m, s))}
+            assert stages[f"evaluate@{item}"][1] == {str(paths.metrics_file(m, s)), str(paths.metric_details_dir(m, s))}
             assert str(paths.samples_dir(m, s)) in stages[f"evaluate@{item}"][0]
 
 

@@ -23,6 +23,7 @@ METRIC_KEYS = {
     K.KEY_MEMORISATION, K.KEY_MEMORISATION_THRESHOLD, K.KEY_N_SAMPLES, K.KEY_N_REFERENCE, K.KEY_N_TRAIN,
     K.KEY_ENCODER, K.KEY_ENCODER_INPUT_SIZE,
     K.KEY_FD_INFINITY, *(K.PIXEL_PREFIX + k for k in (*K.PIXEL_METRICS, K.KEY_KID_X1E3_STD)),
+    K.KEY_MEMORISATION_CONTROL, K.KEY_MEMORISATION_EXCESS, K.KEY_COPY_SSIM, K.KEY_COPY_PSNR,
 }
 
 
@@ -104,15 +105,26 @@ def test_evaluate_writes_every_metric_tells_copies_from_noise_and_repeats_itself
         assert result[K.KEY_ENCODER] == "efficientnet-lite0" and result[K.KEY_ENCODER_INPUT_SIZE] == 32
         assert all(0.0 <= result[k] <= 1.0 for k in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_COVERAGE, K.KEY_MEMORISATION))
     assert copies[K.KEY_MEMORISATION] == 1.0 and noise[K.KEY_MEMORISATION] == 0.0
+    # One threshold for every method; exact copies are pixel-identical to their nearest training image.
+    assert copies[K.KEY_MEMORISATION_THRESHOLD] == noise[K.KEY_MEMORISATION_THRESHOLD]
+    assert copies[K.KEY_COPY_SSIM] == pytest.approx(1.0) and noise[K.KEY_COPY_SSIM] < 0.5
+    assert copies[K.KEY_COPY_PSNR] > noise[K.KEY_COPY_PSNR] + 20
+    replicates = json.loads(paths.bootstrap_file("random", 0).read_text())["replicates"]
+    assert len(replicates[K.KEY_FD]) == 200 and set(replicates) >= {K.KEY_FD, K.KEY_KID_MEAN, K.KEY_PRECISION,
+                                                                     K.KEY_MEMORISATION_EXCESS}
+    with np.load(paths.pairs_file("random", 0)) as pairs:
+        assert pairs["samples"].shape == (16, 16, 16, 1) and np.array_equal(pairs["samples"], pairs["train"])
     assert copies[K.KEY_FD] < noise[K.KEY_FD]
     assert copies[K.PIXEL_PREFIX + K.KEY_FD] < noise[K.PIXEL_PREFIX + K.KEY_FD]  # the encoder-free control agrees
     assert copies[K.KEY_PRECISION] > noise[K.KEY_PRECISION]
 
     # One matrix item, as dvc.yaml runs it: the same file again, and no other item touched.
     first = paths.metrics_file("random", 0).read_text()
+    first_replicates = paths.bootstrap_file("random", 0).read_text()
     paths.metrics_file("coreset", 0).unlink()
     assert cli(["evaluate", "--method", "random", "--seed", "0"]) == 0
     assert paths.metrics_file("random", 0).read_text() == first
+    assert paths.bootstrap_file("random", 0).read_text() == first_replicates
     assert not paths.metrics_file("coreset", 0).exists()
 
 
@@ -164,8 +176,32 @@ def test_metrics_see_raw_features_and_the_pixel_control_sees_pixels(project, mon
     original = stage.features_to_metrics
     monkeypatch.setattr(stage, "features_to_metrics", lambda *a, **k: seen.append(a) or original(*a, **k))
     assert cli(["evaluate", "--method", "random", "--seed", "0"]) == 0
-    (fake, real, train), (fake_px, real_px) = seen
-    for x in (fake, real, train):
+    (fake, real), (fake_px, real_px) = seen
+    for x in (fake, real):
         norms = np.linalg.norm(x, axis=1)
         assert x.shape[1] == 1280 and np.abs(norms - 1.0).min() > 0.1
     assert fake_px.shape == real_px.shape == (N_SAMPLES, 64)
+
+
+def test_evaluate_then_independence_then_compare_report_copies_and_a_verdict(project):
+    from gencurate.io import read_npy
+
+    assert cli(["evaluate"]) == 0
+    paths = load_params().paths
+    x = read_npy(paths.embedding("evaluation"))
+    write_npy(paths.embedding("selection"), x / np.linalg.norm(x, axis=1, keepdims=True))
+    write_json(paths.embedding_meta("selection"), {"name": "efficientnet-lite0"})
+    assert cli(["independence"]) == 0
+    assert cli(["compare"]) == 0
+    report = (Path(paths.comparison) / "comparison.md").read_text()
+    summary = json.loads((Path(paths.comparison) / "summary.json").read_text())
+    # random's samples are its training images: excess over the held-out control near 1; coreset's noise: none.
+    assert summary["random"][K.KEY_MEMORISATION_EXCESS]["mean"] > 0.5
+    assert summary["coreset"][K.KEY_MEMORISATION]["mean"] == 0.0
+    assert summary["ranking"]["claims"] == {"random < coreset": "held"}
+    assert "random < coreset held" in report and "![closest sample/training pairs of random](copies-random.png)" in report
+    # The same features, once normalised: identical neighbourhoods up to ties, typicality ranks close.
+    assert "| selection (efficientnet-lite0) | evaluation (efficientnet-lite0) |" in report
+    independence = json.loads(paths.independence_file.read_text())
+    same = independence["pairs"][0]
+    assert same["space_a"].startswith("selection") and same["knn_overlap_mean"] > 0.5

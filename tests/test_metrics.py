@@ -7,8 +7,7 @@ import pytest
 from scipy import linalg
 
 from gencurate.metrics import (
-    dc_features_to_metric, fd_features_to_metric, features_to_metrics, kid_features_to_metric,
-    memorisation_features_to_metric, prc_features_to_metric,
+    dc_features_to_metric, fd_features_to_metric, features_to_metrics, kid_features_to_metric, prc_features_to_metric,
 )
 from gencurate.metrics import keys as K
 from gencurate.metrics.fd import fd_features_to_statistics, trace_sqrt_product
@@ -167,40 +166,20 @@ def test_precision_drops_for_far_samples_and_density_exceeds_one_for_a_dense_cor
     assert dc_features_to_metric(core, real)[K.KEY_DENSITY] > 1.5
 
 
-# --- memorisation ----------------------------------------------------------------------------
-
-def test_memorisation_hand_case():
-    # Training leave-one-out distances: 0 -> 1, 1 -> 1, 3 -> 2; the 0.5-quantile threshold is 1.
-    train = np.array([[0.0], [1.0], [3.0]])
-    samples = np.array([[0.0], [3.9], [10.0], [2.0]])  # copy (d 0), close (0.9), far (7), exactly at threshold (1)
-    out = memorisation_features_to_metric(samples, train, quantile=0.5)
-    assert out[K.KEY_MEMORISATION_THRESHOLD] == pytest.approx(1.0)
-    assert out[K.KEY_MEMORISATION] == pytest.approx(3 / 4)
-
-
-def test_copied_training_images_are_memorised_and_fresh_samples_are_not():
-    train = gaussian(300, 16, 17)
-    copies = memorisation_features_to_metric(train[:50], train, quantile=0.05)
-    fresh = memorisation_features_to_metric(gaussian(50, 16, 18), train, quantile=0.05)
-    assert copies[K.KEY_MEMORISATION] == 1.0
-    assert fresh[K.KEY_MEMORISATION] < 0.2
-
-
 # --- the suite -------------------------------------------------------------------------------
 
 FD_INF_FIT = dict(num_sizes=5, min_fraction=0.25)
 FD_INF = dict(fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
 
 def test_suite_equals_the_single_metric_functions():
-    real, fake, train = gaussian(300, 12, 19), gaussian(280, 12, 20, shift=0.2), gaussian(100, 12, 21)
-    out = features_to_metrics(fake, real, train, kid_subsets=5, kid_subset_size=100, prc_k=3, dc_k=5, seed=3, **FD_INF)
+    real, fake = gaussian(300, 12, 19), gaussian(280, 12, 20, shift=0.2)
+    out = features_to_metrics(fake, real, kid_subsets=5, kid_subset_size=100, prc_k=3, dc_k=5, seed=3, **FD_INF)
     kid = kid_features_to_metric(fake, real, subsets=5, subset_size=100, seed=3)
     expected = {
         **fd_infinity_features_to_metric(fake, real, seed=3, **FD_INF_FIT),
         K.KEY_KID_X1E3: 1e3 * kid[K.KEY_KID_MEAN], K.KEY_KID_X1E3_STD: 1e3 * kid[K.KEY_KID_STD],
         **prc_features_to_metric(fake, real, k=3),
         **dc_features_to_metric(fake, real, k=5),
-        **memorisation_features_to_metric(fake, train, quantile=0.05),
     }
     assert out.keys() == expected.keys()
     for key, value in expected.items():
@@ -209,11 +188,11 @@ def test_suite_equals_the_single_metric_functions():
 
 
 def test_suite_does_not_depend_on_batch_size():
-    real, fake, train = gaussian(500, 32, 22), gaussian(450, 32, 23, scale=0.8), gaussian(120, 32, 24)
+    real, fake = gaussian(500, 32, 22), gaussian(450, 32, 23, scale=0.8)
     kw = dict(kid_subsets=4, kid_subset_size=100, **FD_INF)
-    small, large = features_to_metrics(fake, real, train, batch_size=37, **kw), features_to_metrics(fake, real, train, batch_size=4096, **kw)
+    small, large = features_to_metrics(fake, real, batch_size=37, **kw), features_to_metrics(fake, real, batch_size=4096, **kw)
     assert small == pytest.approx(large, rel=1e-6)
-    for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE, K.KEY_MEMORISATION):
+    for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE):
         assert small[key] == large[key], key
 
 

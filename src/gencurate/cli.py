@@ -22,6 +22,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train": ("gencurate.stages.train", "train a DDPM on one selection (Lightning)"),
     "sample": ("gencurate.stages.sample", "draw samples from a trained checkpoint"),
     "evaluate": ("gencurate.stages.evaluate", "FD, KID, precision/recall, density/coverage, memorisation"),
+    "independence": ("gencurate.stages.independence", "k-NN overlap and typicality correlation of the two spaces"),
     "compare": ("gencurate.stages.compare", "summary.json and comparison.md over all methods and seeds"),
     "rate": ("gencurate.stages.rate", "local web page for pairwise human preference votes"),
 }

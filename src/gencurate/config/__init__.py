@@ -9,6 +9,7 @@ import yaml
 
 from gencurate.config.embed import EmbedConfig, EncoderConfig, EncodersConfig
 from gencurate.config.evaluate import CompareConfig, EvaluateConfig
+from gencurate.config.independence import IndependenceConfig
 from gencurate.config.paths import PathsConfig
 from gencurate.config.prepare import PrepareConfig
 from gencurate.config.sample import SampleConfig
@@ -39,6 +40,7 @@ class Params:
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    independence: IndependenceConfig = field(default_factory=IndependenceConfig)
 
     def __post_init__(self) -> None:
         require(

@@ -15,6 +15,8 @@ class EvaluateConfig:
     prc_k: int = 3
     dc_k: int = 5
     memorisation_quantile: float = 0.05
+    memorisation_pairs: int = 16
+    bootstrap_resamples: int = 200
     inception_weights: str | None = None
     isc_splits: int = 10                    # Inception Score: mean and std over this many splits (Salimans et al. 2016)
     fd_infinity_sizes: int = 5              # subset sizes of the FD-infinity fit (Chong & Forsyth 2020)
@@ -37,6 +39,8 @@ class EvaluateConfig:
             "must exceed evaluate.prc_k and evaluate.dc_k (k-NN balls need k + 1 points)",
         )
         require(0.0 < self.memorisation_quantile < 1.0, "evaluate.memorisation_quantile", "must be in (0, 1)")
+        require(self.memorisation_pairs >= 1, "evaluate.memorisation_pairs", "must be >= 1")
+        require(self.bootstrap_resamples >= 2, "evaluate.bootstrap_resamples", "must be >= 2")
         require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
         require(1 <= self.isc_splits <= self.num_samples, "evaluate.isc_splits", "must be in [1, evaluate.num_samples]")
         require(self.fd_infinity_sizes >= 5, "evaluate.fd_infinity_sizes", "must be >= 5 (a line through fewer FDs is fragile)")
@@ -57,9 +61,14 @@ class EvaluateConfig:
 @dataclass(frozen=True, kw_only=True)
 class CompareConfig:
     expected_ranking: tuple[str, ...] = ("full", "typicality", "random", "coreset")
+    bootstrap_draws: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
 
     def __post_init__(self) -> None:
         require(len(self.expected_ranking) >= 2, "compare.expected_ranking", "list at least two methods (best first)")
         require(
             len(set(self.expected_ranking)) == len(self.expected_ranking), "compare.expected_ranking", "a method is listed twice"
         )
+        require(self.bootstrap_draws >= 100, "compare.bootstrap_draws", "must be >= 100")
+        require(0.5 <= self.confidence < 1.0, "compare.confidence", "must be in [0.5, 1)")

@@ -15,6 +15,9 @@ REJECTED_FILE = "rejected.parquet"
 CHECKPOINT_FILE = "model.ckpt"
 SAMPLES_FILE = "samples.npy"
 GRID_FILE = "grid.png"
+BOOTSTRAP_FILE = "bootstrap.json"
+PAIRS_FILE = "pairs.npz"
+INDEPENDENCE_FILE = "independence.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +32,8 @@ class PathsConfig:
     train_logs: str = "reports/train"
     samples: str = "data/samples"
     metrics: str = "reports/metrics"
+    metric_details: str = "data/metric_details"
+    independence: str = "reports/independence"
     comparison: str = "reports/comparison"
     human: str = "reports/human"
 
@@ -80,6 +85,19 @@ class PathsConfig:
 
     def metrics_file(self, method: str, seed: int) -> Path:
         return Path(self.metrics) / method / f"seed{seed}.json"
+
+    def metric_details_dir(self, method: str, seed: int) -> Path:
+        return Path(self.metric_details) / method / f"seed{seed}"
+
+    def bootstrap_file(self, method: str, seed: int) -> Path:
+        return self.metric_details_dir(method, seed) / BOOTSTRAP_FILE
+
+    def pairs_file(self, method: str, seed: int) -> Path:
+        return self.metric_details_dir(method, seed) / PAIRS_FILE
+
+    @property
+    def independence_file(self) -> Path:
+        return Path(self.independence) / INDEPENDENCE_FILE
 
     @property
     def votes(self) -> Path:

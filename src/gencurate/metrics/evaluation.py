@@ -16,6 +16,7 @@ import numpy as np
 from gencurate.io import file_sha256
 
 REFERENCE_SPLIT = "reference"
+TRAIN_SPLIT = "train"          # what selection picks from; the memorisation threshold is calibrated against all of it
 EMBED_AGAIN = "rerun the embed stage (dvc repro embed@evaluation, or gencurate embed --role evaluation)"
 # Re-embedded reference images must match the stored features to this cosine similarity
 # (loose enough for CPU vs GPU/bf16 runs, far above what a different network or weights give).

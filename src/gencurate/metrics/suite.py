@@ -16,14 +16,12 @@ from gencurate.metrics.fd_infinity import fd_infinity_features_to_metric
 from gencurate.metrics.keys import KEY_KID_MEAN, KEY_KID_STD, KEY_KID_X1E3, KEY_KID_X1E3_STD, KID_SCALE
 from gencurate.metrics.kid import kid_features_to_metric
 from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, as_features, ball_statistics, nearest_squared_distances
-from gencurate.metrics.memorisation import memorisation_features_to_metric
 from gencurate.metrics.prc import PRC_K, prc_memberships_to_metric
 
 
 def features_to_metrics(
     samples: np.ndarray | torch.Tensor,
     reference: np.ndarray | torch.Tensor,
-    train: np.ndarray | torch.Tensor | None = None,
     *,
     fd_infinity_sizes: int,
     fd_infinity_min_fraction: float,
@@ -31,17 +29,16 @@ def features_to_metrics(
     kid_subset_size: int = 500,
     prc_k: int = PRC_K,
     dc_k: int = DC_K,
-    memorisation_quantile: float = 0.05,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict[str, float]:
-    """Generated (M, D), reference (N, D) and optional training-subset (T, D) features -> metrics dict.
+    """Generated (M, D) and reference (N, D) features -> metrics dict.
 
-    Keys: fd, fd_infinity, kid_x1e3, kid_x1e3_std, precision, recall, density, coverage, and
-    with `train` memorisation and memorisation_threshold (see gencurate.metrics.keys). The
-    keyword arguments mirror the `evaluate` params section; `seed` also draws FD-infinity's subsets.
+    Keys: fd, fd_infinity, kid_x1e3, kid_x1e3_std, precision, recall, density, coverage (see
+    gencurate.metrics.keys; memorisation needs the training subset: gencurate.metrics.memorisation).
+    The keyword arguments mirror the `evaluate` params section; `seed` also draws FD-infinity's subsets.
     """
     fake = as_features(samples, "samples", device=device)
     real = as_features(reference, "reference", device=device)
@@ -66,6 +63,4 @@ def features_to_metrics(
     )
     out.update(prc_memberships_to_metric(stats.a_in_b[0], stats.b_in_a[0]))
     out.update(dc_neighbourhoods_to_metric(stats.a_open_count[0], stats.b_nearest_sq, real_nn[:, dc_k], k=dc_k))
-    if train is not None:
-        out.update(memorisation_features_to_metric(fake, train, quantile=memorisation_quantile, **knn))
     return out

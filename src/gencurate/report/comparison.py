@@ -13,19 +13,29 @@ from gencurate.metrics import keys as K
 from gencurate.report import layout
 from gencurate.report.curves import curves_to_figure, read_loss_curve
 from gencurate.report.figures import grids_to_figure, method_colors, summary_to_bar_chart
-from gencurate.report.markdown import comparison_markdown
+from gencurate.report.independence import independence_section
+from gencurate.report.markdown import LABELS, comparison_markdown
+from gencurate.report.memorisation import memorisation_section, pairs_to_figure, read_pairs
 from gencurate.report.ranking import check_ranking, ranking_paragraph
 from gencurate.report.spaces import inception_note, pixel_space_section
-from gencurate.report.summary import METHOD, metrics_to_summary, rank_methods
+from gencurate.report.summary import MEAN, METHOD, metrics_to_summary, rank_methods
+from gencurate.report.uncertainty import add_intervals, all_pairs, pairs_section, study_draws
 
 RANKING = "ranking"                  # summary.json: the ranking check beside the per-method entries
 EXPECTED_HELD = "expected_held"
 OBSERVED = "observed_by_fd"
+CLAIMS = "claims"                    # {"full < typicality": "held" | "failed" | "could not be decided"}
+PAIRWISE = "pairwise_fd"             # {"a vs b": share of draws a wins, difference interval, verdict}
+# Memorisation details have their own section; the ranking table keeps the headline share.
+MEMORISATION_DETAIL = (K.KEY_MEMORISATION_CONTROL, K.KEY_MEMORISATION_EXCESS, K.KEY_COPY_SSIM, K.KEY_COPY_PSNR)
 
 
-def summary_document(summary: dict, check) -> dict:
-    """summary.json: {method: {metric: {mean, std, n}}, "ranking": {...}}; DVC flattens it (metrics show/diff)."""
-    return {**summary, RANKING: {EXPECTED_HELD: check.held, OBSERVED: " < ".join(check.observed)}}
+def summary_document(summary: dict, check, pairs=()) -> dict:
+    """summary.json: {method: {metric: {mean, std, n, ci_low, ci_high}}, "ranking": {...}, "pairwise_fd": {...}};
+    DVC flattens it (metrics show/diff)."""
+    return {**summary, RANKING: {EXPECTED_HELD: check.held, OBSERVED: " < ".join(check.observed),
+                                 CLAIMS: check.outcomes()},
+            PAIRWISE: {f"{p.a} vs {p.b}": p.as_dict() for p in pairs}}
 
 
 def setup_sentence(table: pd.DataFrame, seeds) -> str:
@@ -36,28 +46,61 @@ def setup_sentence(table: pd.DataFrame, seeds) -> str:
         f"Each model's first {'/'.join(map(str, n_samples))} samples against "
         f"{'/'.join(map(str, n_reference))} held-out "
         f"reference images, in the feature space of {', '.join(encoders)} (FD is the Fréchet distance there; it is "
-        f"FID only with the Inception encoder). Cells: mean ± std over seeds {', '.join(map(str, seeds))}."
+        f"FID only with the Inception encoder). Cells: mean over seeds {', '.join(map(str, seeds))} and its "
+        f"interval from a hierarchical bootstrap (seeds, then samples and reference images within each seed)."
     )
 
 
-def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *, human: str | None = None) -> dict:
-    """Write summary.json, metrics.png, samples.png and comparison.md into `out_dir`; return the summary document.
+def memorisation_report(params: Params, table: pd.DataFrame, summary: dict, ranking, out_dir: Path) -> str:
+    """The memorisation section, after drawing each method's closest-pairs figure (pooled over seeds) into out_dir."""
+    paths, cfg = params.paths, params.evaluate
+    figures = {}
+    for m in ranking:
+        pooled = read_pairs({s: paths.pairs_file(m, s) for s in params.study.seeds})
+        pairs_to_figure(pooled, out_dir / layout.copies_figure(m), count=cfg.memorisation_pairs,
+                        title=f"{m}: closest sample / training pairs (all seeds)")
+        figures[m] = layout.copies_figure(m)
+    return memorisation_section(
+        summary, ranking, figures, threshold=float(table[K.KEY_MEMORISATION_THRESHOLD].max()),
+        quantile_text=f"the {cfg.memorisation_quantile:g} quantile of the distances from the held-out reference "
+                      "images to their nearest image in the whole train split.",
+        pairs=cfg.memorisation_pairs)
 
-    table: one row per (method, seed) of the study (`read_study_metrics`). `out_dir` is the
-    (temporary) folder that becomes `paths.comparison`, so relative links are computed from there.
+
+def write_comparison(
+    params: Params, table: pd.DataFrame, out_dir: str | Path, *, replicates: dict, human: str | None = None
+) -> dict:
+    """Write summary.json, the figures and comparison.md into `out_dir`; return the summary document.
+
+    table: one row per (method, seed) of the study (`read_study_metrics`); replicates: each run's
+    bootstrap replicates (`uncertainty.read_replicates`). `out_dir` is the (temporary) folder that
+    becomes `paths.comparison`, so relative links are computed from there.
     """
     out_dir = Path(out_dir)
-    paths, study = params.paths, params.study
+    paths, study, cfg = params.paths, params.study, params.compare
     summary = metrics_to_summary(table, (*K.SUMMARY_KEYS, *K.PIXEL_SUMMARY_KEYS))
     keys = [k for k in K.SUMMARY_KEYS if all(k in summary[m] for m in summary)]
+    draws = study_draws(table, replicates, keys, draws=cfg.bootstrap_draws, seed=cfg.seed)
+    add_intervals(summary, draws, confidence=cfg.confidence)
     ranking = rank_methods(summary, K.KEY_FD)
-    check = check_ranking(summary, params.compare.expected_ranking, K.KEY_FD)
-    document = summary_document(summary, check)
+    check = check_ranking(summary, cfg.expected_ranking, draws, key=K.KEY_FD, confidence=cfg.confidence)
+    means = {m: summary[m][K.KEY_FD][MEAN] for m in ranking}
+    pairs = all_pairs(draws, means, ranking, K.KEY_FD, confidence=cfg.confidence)
+    document = summary_document(summary, check, pairs)
     write_json(out_dir / layout.SUMMARY_FILE, document)
 
     methods = [m for m in study.methods if m in set(table[METHOD])]
+    sections = [
+        pairs_section(pairs, LABELS[K.KEY_FD], cfg.confidence, check.seeds),
+        memorisation_report(params, table, summary, ranking, out_dir),
+        independence_section(paths.independence_file),
+        pixel_space_section(summary, params.evaluate),
+        inception_note(summary),
+    ]
+    sections = [section for section in sections if section]
     colors = method_colors(methods)
-    summary_to_bar_chart(summary, ranking, keys, out_dir / layout.METRICS_FIGURE, colors=colors)
+    table_keys = [k for k in keys if k not in MEMORISATION_DETAIL]
+    summary_to_bar_chart(summary, ranking, table_keys, out_dir / layout.METRICS_FIGURE, colors=colors)
     grids = {(m, s): paths.grid_file(m, s) for m in methods for s in study.seeds}
     for (m, s), grid in grids.items():
         if not grid.is_file():
@@ -75,12 +118,12 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
     # The link is relative to where the report will live (paths.comparison), not to out_dir.
     map_link = Path(os.path.relpath(selection_map, paths.comparison)).as_posix() if selection_map.is_file() else None
     text = comparison_markdown(
-        summary=summary, ranking=ranking, keys=keys, ranking_text=ranking_paragraph(check),
+        summary=summary, ranking=ranking, keys=table_keys,
+        ranking_text=ranking_paragraph(check),
         setup_text=setup_sentence(table, study.seeds), metrics_figure=layout.METRICS_FIGURE,
         samples_figure=layout.SAMPLES_FIGURE, loss_figure=layout.LOSS_FIGURE if found else None,
         missing_curves=[f"{m} seed {s}" for (m, s), c in curves.items() if c is None],
-        selection_map=map_link, human=human,
-        sections=[s for s in (pixel_space_section(summary, params.evaluate), inception_note(summary)) if s],
+        selection_map=map_link, human=human, sections=sections,
     )
     write_text(out_dir / layout.REPORT_FILE, text)
     return document

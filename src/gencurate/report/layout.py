@@ -18,10 +18,15 @@ LOSS_CURVES = "train_loss"         # <method>-seed<s>.tsv (step, loss): DVC plot
 # Where dvclive (train stage) writes the loss curve inside paths.train_log_dir(method, seed).
 DVCLIVE_LOSS_TSV = Path("plots") / "metrics" / "train" / "loss.tsv"
 SELECTION_MAP = "map.png"          # written by the select stage into paths.selection_report
+COPIES_FIGURE = "copies-{method}.png"  # a method's closest sample/training pairs (memorisation section)
 
 
 def comparison_file(paths: PathsConfig, name: str) -> Path:
     return Path(paths.comparison) / name
+
+
+def copies_figure(method: str) -> str:
+    return COPIES_FIGURE.format(method=method)
 
 
 def loss_curve_name(method: str, seed: int) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from gencurate.metrics import keys as K
 from gencurate.report.summary import MEAN, N, STD
+from gencurate.report.uncertainty import CI_HIGH, CI_LOW
 
 ARROWS = {**{k: " ↓" for k in K.LOWER_IS_BETTER}, **{k: " ↑" for k in K.HIGHER_IS_BETTER}, K.KEY_DENSITY: " (~1)"}
 LABELS = {
@@ -18,11 +19,13 @@ LABELS.update({K.PIXEL_PREFIX + k: "pixel " + LABELS[k] for k in K.PIXEL_METRICS
 
 
 def _cell(stat: Mapping[str, float]) -> str:
+    if CI_LOW in stat:  # the bootstrap interval (seeds, samples and reference images) when there is one
+        return f"{stat[MEAN]:.4g} [{stat[CI_LOW]:.3g}, {stat[CI_HIGH]:.3g}]"
     return f"{stat[MEAN]:.4g} ± {stat[STD]:.2g}" if stat[N] > 1 else f"{stat[MEAN]:.4g}"
 
 
 def ranking_table(summary: Mapping, ranking: Sequence[str], keys: Sequence[str]) -> str:
-    """Markdown table, one row per method in `ranking` order: mean ± seed std of each metric."""
+    """Markdown table, one row per method in `ranking` order: mean [interval] (or ± seed std) of each metric."""
     header = ["rank", "method", *(LABELS.get(k, k) + ARROWS.get(k, "") for k in keys), "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, method in enumerate(ranking, 1):
@@ -47,13 +50,15 @@ def comparison_markdown(
     human: str | None,
     sections: Sequence[str] = (),
 ) -> str:
-    """The whole comparison.md; figure and map arguments are links relative to the report; `sections` follow the metrics."""
+    """The whole comparison.md; figure and map arguments are links relative to the report; `sections`
+    (Markdown, each with its own heading) follow the ranking."""
     parts = [
         "# Which subset gives the best generator?",
         setup_text,
+        ranking_text,
         "## Ranking by FD (lower is better)",
         ranking_table(summary, ranking, keys),
-        ranking_text,
+        *sections,
         "## Metrics",
         f"![metric bar charts]({metrics_figure})",
         *sections,

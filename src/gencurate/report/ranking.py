@@ -1,82 +1,105 @@
-"""Did the study's FID ranking hold on this run, and by how much relative to the seed spread?"""
+"""Did the study's FID ranking hold on this run? Each of its claims judged by a bootstrap interval.
+
+The study claims an order (compare.expected_ranking, best first); each adjacent pair is one
+claim ("full beats typicality"). A claim held when the interval of the difference lies on its
+side of 0, failed when it lies on the other side, and could not be decided when it contains 0.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gencurate.metrics.keys import KEY_FD
-from gencurate.report.summary import MEAN, N, STD, pooled_std, rank_methods
+import numpy as np
 
-# A gap larger than this many seed spreads is called clear (about a 2-sigma separation).
-CLEAR_GAP = 2.0
+from gencurate.metrics.keys import KEY_FD
+from gencurate.report.summary import MEAN, N, rank_methods
+from gencurate.report.uncertainty import PairComparison, compare_pair
+
+HELD, FAILED, UNDECIDED = "held", "failed", "could not be decided"
 
 
 @dataclass(frozen=True)
-class Gap:
-    """FD(worse) - FD(better) for two methods adjacent in the expected ranking (> 0 = as expected)."""
+class Claim:
+    """'better beats worse' on the ranking metric, with the bootstrap comparison of the two."""
 
     better: str
     worse: str
-    gap: float
-    spread: float       # pooled seed std of the two methods (0 with one seed)
+    comparison: PairComparison   # a = better, b = worse
 
     @property
-    def ratio(self) -> float | None:
-        return self.gap / self.spread if self.spread > 0 else None
+    def name(self) -> str:
+        return f"{self.better} < {self.worse}"
+
+    @property
+    def outcome(self) -> str:
+        if self.comparison.low > 0:
+            return HELD
+        if self.comparison.high < 0:
+            return FAILED
+        return UNDECIDED
 
 
 @dataclass(frozen=True)
 class RankingCheck:
     expected: list[str]     # compare.expected_ranking restricted to the methods that ran
-    observed: list[str]     # the same methods ordered by this run's mean FD
+    observed: list[str]     # the same methods ordered by this run's mean
     missing: list[str]      # expected methods that did not run
-    gaps: list[Gap]
+    claims: list[Claim]     # adjacent pairs of `expected`
     seeds: int              # fewest seeds behind any compared mean
+    confidence: float
 
     @property
     def held(self) -> bool:
+        """The observed order of the means equals the expected one (whether or not the intervals separate)."""
         return self.observed == self.expected
 
+    def outcomes(self) -> dict[str, str]:
+        return {c.name: c.outcome for c in self.claims}
 
-def check_ranking(summary: dict, expected_ranking: Sequence[str], key: str = KEY_FD) -> RankingCheck:
-    """Summary ({method: {metric: {mean, std, n}}}) + expected order (best first) -> RankingCheck."""
-    expected = [m for m in expected_ranking if m in summary and key in summary[m]]
+
+def check_ranking(
+    summary: Mapping, expected_ranking: Sequence[str], draws: Mapping[str, Mapping[str, np.ndarray]], *,
+    key: str = KEY_FD, confidence: float,
+) -> RankingCheck:
+    """Summary ({method: {metric: {mean, std, n}}}), expected order (best first) and bootstrap draws -> RankingCheck."""
+    expected = [m for m in expected_ranking if m in summary and key in summary[m] and key in draws.get(m, {})]
     missing = [m for m in expected_ranking if m not in expected]
     observed = [m for m in rank_methods(summary, key) if m in expected]
-    gaps = [
-        Gap(better=a, worse=b, gap=summary[b][key][MEAN] - summary[a][key][MEAN],
-            spread=pooled_std(summary[a][key][STD], summary[b][key][STD]))
-        for a, b in zip(expected, expected[1:])
-    ]
+    means = {m: summary[m][key][MEAN] for m in expected}
+    claims = [Claim(better=a, worse=b, comparison=compare_pair(draws, means, a, b, key, confidence=confidence))
+              for a, b in zip(expected, expected[1:])]
     seeds = min((summary[m][key][N] for m in expected), default=0)
-    return RankingCheck(expected=expected, observed=observed, missing=missing, gaps=gaps, seeds=seeds)
+    return RankingCheck(expected=expected, observed=observed, missing=missing, claims=claims, seeds=seeds,
+                        confidence=confidence)
 
 
-def _gap_phrase(g: Gap) -> str:
-    ratio = g.ratio
-    spread = f"{ratio:.1f}x the seed spread" if ratio is not None else "seed spread unknown"
-    return f"{g.better} -> {g.worse} {g.gap:+#.3g} ({spread})"
+def _claim_phrase(c: Claim) -> str:
+    p = c.comparison
+    detail = (f"{c.better} better by {p.difference:+.3g}, interval [{p.low:+.3g}, {p.high:+.3g}], "
+              f"{c.better} better in {p.share_a_better:.0%} of draws")
+    if c.outcome == UNDECIDED:
+        detail += f": {p.verdict}"
+    return f"{c.name} {c.outcome} ({detail})"
 
 
-def ranking_paragraph(check: RankingCheck, *, key: str = KEY_FD) -> str:
-    """One paragraph: whether the expected ranking held, the adjacent FD gaps and how they compare with seed noise."""
+def ranking_paragraph(check: RankingCheck, *, label: str = "FD") -> str:
+    """The headline: which of the study's claims held, failed or could not be decided on this run."""
     if len(check.expected) < 2:
         return (f"The study's ranking cannot be checked: fewer than two of its methods "
                 f"({', '.join(check.expected + check.missing)}) ran here.")
     exp = " < ".join(check.expected)
     obs = " < ".join(check.observed)
-    text = [f"The study's FID ranking ({exp}, lower is better) "
-            + (f"held on this run ({key})." if check.held else f"did not hold on this run ({key}): observed {obs}.")]
+    counts = {o: sum(c.outcome == o for c in check.claims) for o in (HELD, FAILED, UNDECIDED)}
+    text = [f"**Verdict.** The study's FID ranking ({exp}, lower is better), claim by claim on {label} with "
+            f"{check.confidence:.0%} intervals of the differences (hierarchical bootstrap over seeds, samples and "
+            f"reference images): " + "; ".join(_claim_phrase(c) for c in check.claims) + "."]
+    text.append(f"In all {counts[HELD]} held, {counts[FAILED]} failed and {counts[UNDECIDED]} could not be decided.")
+    text.append(f"The order of the means {'is the expected one' if check.held else f'is {obs}'}; an order is "
+                "stated only where the interval of the difference excludes 0.")
     if check.missing:
         text.append(f"Not run here, so left out: {', '.join(check.missing)}.")
-    text.append("Gaps between neighbours in the expected order (positive = as expected): "
-                + "; ".join(_gap_phrase(g) for g in check.gaps) + ".")
     if check.seeds < 2:
-        text.append("With one seed per method the seed spread is unknown, so these gaps cannot be told apart from "
-                    "seed noise; add seeds (study.seeds) to judge them.")
-    else:
-        clear = [g for g in check.gaps if g.ratio is not None and abs(g.ratio) > CLEAR_GAP]
-        text.append(f"{len(clear)} of {len(check.gaps)} gaps exceed {CLEAR_GAP:g}x the seed spread "
-                    f"(std over {check.seeds} seeds); smaller gaps are within seed noise.")
+        text.append("With one seed per method the intervals cover sample noise only, not seed-to-seed spread; "
+                    "add seeds (study.seeds) to include it.")
     return " ".join(text)

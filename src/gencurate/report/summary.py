@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -53,8 +52,3 @@ def rank_methods(summary: dict, key: str = KEY_FD) -> list[str]:
     sign = -1.0 if key in HIGHER_IS_BETTER else 1.0
     methods = [m for m in summary if key in summary[m]]
     return sorted(methods, key=lambda m: sign * summary[m][key][MEAN])
-
-
-def pooled_std(*stds: float) -> float:
-    """Root mean square of per-method seed stds: the typical seed spread of a difference's two ends."""
-    return math.sqrt(sum(s * s for s in stds) / len(stds))

@@ -1,8 +1,10 @@
 """`gencurate compare`: every metrics file of study.methods x study.seeds -> `paths.comparison/`.
 
-Writes summary.json (mean, std, n per method and metric; a DVC metric), comparison.md (ranking
-table, whether the study's FID ranking held, figures, selection map link, human study) and
-the PNG figures it shows. The folder is replaced as a whole (atomically).
+Writes summary.json (mean, std, n and bootstrap interval per method and metric, the verdict on
+each of the study's claims, pairwise FD comparisons; a DVC metric), comparison.md (verdict,
+ranking table with intervals, pairwise table, memorisation with its control and closest pairs,
+encoder independence, figures, selection map link, human study) and the PNG figures it shows.
+The folder is replaced as a whole (atomically).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gencurate.io import atomic_path
 from gencurate.metrics.keys import KEY_FD
 from gencurate.report.comparison import EXPECTED_HELD, RANKING, write_comparison
 from gencurate.report.summary import metrics_to_summary, rank_methods, read_study_metrics
+from gencurate.report.uncertainty import read_replicates
 from gencurate.stages.common import stage_params
 
 
@@ -31,8 +34,9 @@ def human_section(params: Params, fid_ranking: Sequence[str] = ()) -> str | None
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
     table = read_study_metrics(params.paths, params.study.methods, params.study.seeds)
+    replicates = read_replicates(params.paths, params.study.methods, params.study.seeds)
     human = human_section(params, rank_methods(metrics_to_summary(table), KEY_FD))
     with atomic_path(params.paths.comparison, directory=True) as out:
-        document = write_comparison(params, table, out, human=human)
+        document = write_comparison(params, table, out, replicates=replicates, human=human)
     print(f"compare: {len(table)} runs -> {params.paths.comparison}/ "
           f"(expected ranking held: {document[RANKING][EXPECTED_HELD]})")

@@ -2,32 +2,76 @@
 
 Samples are embedded with the evaluation encoder; the reference is a seeded choice of
 `evaluate.num_samples` reference-split images whose features the embed stage already stored
-(equal set sizes); memorisation is measured against the method's own training subset. The same metrics in an
-encoder-free pixel space (`gencurate.metrics.pixels`) go under `pixel_*` keys.
-Writes `paths.metrics_file(M, S)` (JSON; keys in gencurate.metrics.keys).
+(equal set sizes). Memorisation is measured against the method's own training subset with one
+threshold for every method, calibrated on every reference-split image against the whole train split.
+The same metrics in an encoder-free pixel space (`gencurate.metrics.pixels`) go under `pixel_*` keys.
+Writes `paths.metrics_file(M, S)` (JSON; keys in gencurate.metrics.keys) and
+`paths.metric_details_dir(M, S)`: bootstrap replicates of the metrics and the closest sample/training pairs.
 """
 
 from __future__ import annotations
 
 import argparse
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gencurate.config import Params
-from gencurate.data.splits import TRAIN
-from gencurate.io import read_ids, read_json, read_npy, write_json
+from gencurate.config.paths import BOOTSTRAP_FILE, PAIRS_FILE
+from gencurate.io import atomic_path, read_ids, read_json, read_npy, write_json
 from gencurate.metrics import keys as K
+from gencurate.metrics.bootstrap import features_to_replicates
+from gencurate.metrics.copies import ClosestPairs, closest_pairs, pairs_to_metric
 from gencurate.metrics.evaluation import (
-    REFERENCE_SPLIT, check_embedding_meta, check_reference_features, check_samples, check_train_rows, reference_rows,
+    REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_reference_features, check_samples, check_train_rows,
+    reference_rows,
 )
 from gencurate.metrics.fidelity import check_inception_weights, inception_metrics
+from gencurate.metrics.memorisation import memorisation_distances_to_metric, memorisation_threshold, nearest_neighbours
 from gencurate.metrics.pixels import fit_pixel_space, prefixed
 from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
 from gencurate.stages.common import stage_params, study_items
 
 CHECK_IMAGES = 8  # reference images embedded again to prove the stored features match the encoder
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """Memorisation of one run: metric values, per-image copy flags (samples (M,), reference (N,)), closest pairs."""
+
+    metrics: dict[str, float]
+    sample_copies: np.ndarray
+    reference_copies: np.ndarray
+    pairs: ClosestPairs
+
+
+def copies_of_run(
+    fake: np.ndarray, reference: np.ndarray, features: np.ndarray, *, samples: np.ndarray, images: np.ndarray,
+    train: np.ndarray, threshold: float, pairs: int, batch_size: int, device,
+) -> CopyResult:
+    """Samples (M, D) and reference (N, D) features against the training subset `train` (T,) manifest rows of
+    `features` (rows x D) -> memorisation with its control, and the `pairs` closest pairs compared in pixels."""
+    subset = np.asarray(features[train])
+    to_subset, nearest = nearest_neighbours(fake, subset, batch_size=batch_size, device=device)
+    reference_to_subset, _ = nearest_neighbours(reference, subset, batch_size=batch_size, device=device)
+    metrics = memorisation_distances_to_metric(to_subset, reference_to_subset, threshold=threshold)
+    closest = closest_pairs(samples, images, distance=to_subset, nearest_id=train[nearest], k=pairs)
+    return CopyResult(metrics={**metrics, **pairs_to_metric(closest)}, sample_copies=to_subset <= threshold,
+                      reference_copies=reference_to_subset <= threshold, pairs=closest)
+
+
+def write_details(
+    path: str | Path, replicates: dict[str, list[float]], pairs: ClosestPairs, *, seed: list[int]
+) -> None:
+    """The run's details folder (replaced as a whole): bootstrap replicates (JSON) and the closest pairs (npz)."""
+    with atomic_path(path, directory=True) as out:
+        write_json(out / BOOTSTRAP_FILE, {"seed": seed, "replicates": replicates})
+        with open(out / PAIRS_FILE, "wb") as f:
+            np.savez(f, **pairs.as_arrays())
 
 
 def main(args: argparse.Namespace) -> None:
@@ -53,6 +97,7 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
         raise ValueError(f"{paths.embedding('evaluation')} and {paths.images} must have one row per manifest row")
     ref_rows = reference_rows(splits["split"].to_numpy(), n=cfg.num_samples, seed=cfg.seed)
     all_reference = np.flatnonzero(splits["split"].to_numpy() == REFERENCE_SPLIT)
+    all_train = np.flatnonzero(splits["split"].to_numpy() == TRAIN_SPLIT)
     inputs = {}
     for method, seed in items:
         where = str(paths.samples_file(method, seed))
@@ -73,26 +118,38 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
 
     reference = np.asarray(features[ref_rows])
     check_reference_features(reference[:CHECK_IMAGES], embed(images[ref_rows[:CHECK_IMAGES]], progress=False))
+    device = resolve_device(cfg.accelerator)
+    # One copy threshold for every method: held-out images against the whole train split.
+    calibration, _ = nearest_neighbours(np.asarray(features[all_reference]), np.asarray(features[all_train]),
+                                        batch_size=cfg.batch_size, device=device)
+    threshold = memorisation_threshold(calibration, quantile=cfg.memorisation_quantile)
     # The encoder-free control: one pixel space (fitted on the train split) for every method.
-    pixels = fit_pixel_space(images, rows=np.flatnonzero(splits["split"].to_numpy() == TRAIN), max_side=cfg.pixel_size,
+    pixels = fit_pixel_space(images, rows=all_train, max_side=cfg.pixel_size,
                              components=cfg.pixel_pca_components, max_images=cfg.pixel_pca_fit_images, seed=cfg.seed)
     reference_pixels = pixels.features(images[ref_rows])
-    pixel_suite = dict(
+    suite = dict(
         fd_infinity_sizes=cfg.fd_infinity_sizes, fd_infinity_min_fraction=cfg.fd_infinity_min_fraction,
         kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, prc_k=cfg.prc_k, dc_k=cfg.dc_k,
-        batch_size=cfg.batch_size, seed=cfg.seed, device=resolve_device(cfg.accelerator),
+        batch_size=cfg.batch_size, seed=cfg.seed, device=device,
     )
     for (method, seed), (samples, train) in inputs.items():
         print(f"evaluate {method} seed {seed}: {len(samples)} samples vs {len(reference)} reference images, "
-              f"memorisation against {len(train)} training images")
+              f"memorisation against {len(train)} training images (threshold {threshold:.4g})")
+        fake = embed(samples, progress=True)
         result = features_to_metrics(
-            embed(samples, progress=True), reference, np.asarray(features[train]),
-            kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, prc_k=cfg.prc_k, dc_k=cfg.dc_k,
-            memorisation_quantile=cfg.memorisation_quantile, batch_size=cfg.batch_size, seed=cfg.seed,
-            device=resolve_device(cfg.accelerator), progress=True,
-            fd_infinity_sizes=cfg.fd_infinity_sizes, fd_infinity_min_fraction=cfg.fd_infinity_min_fraction,
+            fake, reference, progress=True, **suite,
         )
-        result.update(prefixed(features_to_metrics(pixels.features(samples), reference_pixels, **pixel_suite)))
+        copies = copies_of_run(fake, reference, features, samples=samples, images=images, train=train,
+                               threshold=threshold, pairs=cfg.memorisation_pairs, batch_size=cfg.batch_size,
+                               device=device)
+        result.update(copies.metrics)
+        boot_seed = [cfg.seed, seed, zlib.crc32(method.encode())]  # distinct draws per run, reproducible
+        replicates = features_to_replicates(
+            fake, reference, sample_copies=copies.sample_copies, reference_copies=copies.reference_copies,
+            prc_k=cfg.prc_k, dc_k=cfg.dc_k, resamples=cfg.bootstrap_resamples, seed=boot_seed,
+            batch_size=cfg.batch_size, device=device,
+        )
+        result.update(prefixed(features_to_metrics(pixels.features(samples), reference_pixels, **suite)))
         if cfg.inception_weights is not None:
             result.update(inception_metrics(np.asarray(samples), np.asarray(images[ref_rows]),
                                             weights_path=cfg.inception_weights, isc_splits=cfg.isc_splits))
@@ -100,6 +157,8 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
             K.KEY_N_SAMPLES: len(samples), K.KEY_N_REFERENCE: len(reference), K.KEY_N_TRAIN: len(train),
             K.KEY_ENCODER: enc.name, K.KEY_ENCODER_INPUT_SIZE: enc.input_size,
         })
+        write_details(paths.metric_details_dir(method, seed), replicates, copies.pairs, seed=boot_seed)
         write_json(paths.metrics_file(method, seed), result)
         print(f"  fd {result[K.KEY_FD]:.4g}  precision {result[K.KEY_PRECISION]:.3f}  "
-              f"recall {result[K.KEY_RECALL]:.3f}  -> {paths.metrics_file(method, seed)}")
+              f"recall {result[K.KEY_RECALL]:.3f}  memorisation {result[K.KEY_MEMORISATION]:.3f} "
+              f"(control {result[K.KEY_MEMORISATION_CONTROL]:.3f})  -> {paths.metrics_file(method, seed)}")
