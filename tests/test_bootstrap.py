@@ -54,7 +54,8 @@ def test_knn_replicates_with_unit_weights_equal_the_metrics():
     fake, real = gaussian(150, 6, 4, shift=0.3), gaussian(140, 6, 5)
     balls = ball_matrices(fake, real, prc_k=3, dc_k=5, batch_size=32)
     reps = knn_replicates(*balls, np.ones((1, 150), int), np.ones((1, 140), int), dc_k=5)
-    metrics = features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=50, prc_k=3, dc_k=5)
+    metrics = features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=50, prc_k=3, dc_k=5,
+                                  fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
     for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE):
         assert reps[key][0] == pytest.approx(metrics[key], abs=1e-9), key
 
@@ -123,7 +124,7 @@ def test_replicates_are_reproducible_and_cover_every_metric():
     kw = dict(sample_copies=np.arange(60) < 6, reference_copies=np.arange(50) < 5, prc_k=3, dc_k=5, resamples=20)
     a, b = features_to_replicates(fake, real, seed=[1, 2], **kw), features_to_replicates(fake, real, seed=[1, 2], **kw)
     assert a == b and a != features_to_replicates(fake, real, seed=[1, 3], **kw)
-    assert set(a) == {K.KEY_FD, K.KEY_KID_MEAN, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE,
+    assert set(a) == {K.KEY_FD, K.KEY_KID_MEAN, K.KEY_KID_X1E3, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE,
                       K.KEY_MEMORISATION, K.KEY_MEMORISATION_CONTROL, K.KEY_MEMORISATION_EXCESS}
     assert all(len(v) == 20 for v in a.values())
     assert np.mean(a[K.KEY_MEMORISATION]) == pytest.approx(0.1, abs=0.03)

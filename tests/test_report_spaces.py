@@ -49,12 +49,12 @@ def test_inception_note_says_why_the_inception_keys_are_absent():
     assert inception_note(summary({"a": 1.0, "b": 2.0}, None, inception=True)) is None
 
 
-def test_sections_follow_the_metrics_in_the_report_and_new_keys_are_labelled():
+def test_sections_follow_the_ranking_in_the_report_and_new_keys_are_labelled():
     s = summary({"a": 1.0, "b": 2.0}, {"a": 10.0, "b": 20.0})
     text = comparison_markdown(
         summary=s, ranking=["a", "b"], keys=[K.KEY_FD, K.KEY_KID_X1E3], ranking_text="R.", setup_text="S.",
         metrics_figure="m.png", samples_figure="s.png", loss_figure=None, selection_map=None, human=None,
         sections=["## Extra section"],
     )
-    assert text.index("m.png") < text.index("## Extra section") < text.index("## Samples")
+    assert text.index("## Ranking by FD") < text.index("## Extra section") < text.index("## Samples")
     assert "KID ×10³ ↓" in text
