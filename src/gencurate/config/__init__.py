@@ -46,6 +46,9 @@ class Params:
             "evaluate.num_samples",
             f"must not exceed sample.num_samples ({self.sample.num_samples})",
         )
+        for method in self.train.steps_by_method:
+            require(method in self.study.methods, f"train.steps_by_method.{method}",
+                    f"is not in study.methods ({', '.join(self.study.methods)})")
 
 
 def params_from_mapping(data: dict) -> Params:
