@@ -15,6 +15,7 @@ REJECTED_FILE = "rejected.parquet"
 CHECKPOINT_FILE = "model.ckpt"
 SAMPLES_FILE = "samples.npy"
 GRID_FILE = "grid.png"
+TRAIN_SUMMARY_FILE = "train.json"  # in train_log_dir: the steps a run trained (from its checkpoint)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +66,9 @@ class PathsConfig:
 
     def train_log_dir(self, method: str, seed: int) -> Path:
         return Path(self.train_logs) / method / f"seed{seed}"
+
+    def train_summary(self, method: str, seed: int) -> Path:
+        return self.train_log_dir(method, seed) / TRAIN_SUMMARY_FILE
 
     def samples_dir(self, method: str, seed: int) -> Path:
         return Path(self.samples) / method / f"seed{seed}"
