@@ -38,9 +38,13 @@ class EvaluateConfig:
 @dataclass(frozen=True, kw_only=True)
 class CompareConfig:
     expected_ranking: tuple[str, ...] = ("full", "typicality", "random", "coreset")
+    convergence_tail_fraction: float = 0.34  # last share of a run's curve points whose FD slope is judged
+    convergence_noise_multiple: float = 2.0  # FD still falling: drop over that tail > this x the bootstrap std
 
     def __post_init__(self) -> None:
         require(len(self.expected_ranking) >= 2, "compare.expected_ranking", "list at least two methods (best first)")
         require(
             len(set(self.expected_ranking)) == len(self.expected_ranking), "compare.expected_ranking", "a method is listed twice"
         )
+        require(0.0 < self.convergence_tail_fraction <= 1.0, "compare.convergence_tail_fraction", "must be in (0, 1]")
+        require(self.convergence_noise_multiple > 0, "compare.convergence_noise_multiple", "must be > 0")

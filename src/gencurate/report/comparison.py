@@ -11,6 +11,7 @@ from gencurate.config import Params
 from gencurate.io import write_json, write_text
 from gencurate.metrics import keys as K
 from gencurate.report import layout
+from gencurate.report.convergence import convergence_report
 from gencurate.report.curves import curves_to_figure, read_loss_curve
 from gencurate.report.figures import grids_to_figure, method_colors, summary_to_bar_chart
 from gencurate.report.markdown import comparison_markdown
@@ -20,6 +21,7 @@ from gencurate.report.summary import METHOD, metrics_to_summary, rank_methods
 RANKING = "ranking"                  # summary.json: the ranking check beside the per-method entries
 EXPECTED_HELD = "expected_held"
 OBSERVED = "observed_by_fd"
+CONVERGENCE = "convergence"          # summary.json: {method: "at convergence" | "at a fixed budget, still improving" | ...}
 
 
 def summary_document(summary: dict, check) -> dict:
@@ -52,7 +54,6 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
     ranking = rank_methods(summary, K.KEY_FD)
     check = check_ranking(summary, params.compare.expected_ranking, K.KEY_FD)
     document = summary_document(summary, check)
-    write_json(out_dir / layout.SUMMARY_FILE, document)
 
     methods = [m for m in study.methods if m in set(table[METHOD])]
     colors = method_colors(methods)
@@ -69,6 +70,9 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
         curve.to_csv(out_dir / layout.LOSS_CURVES / layout.loss_curve_name(m, s), sep="\t", index=False)
     if found:
         curves_to_figure(found, out_dir / layout.LOSS_FIGURE, colors=colors)
+    convergence = convergence_report(params, methods, out_dir, colors=colors)
+    document[CONVERGENCE] = convergence.labels
+    write_json(out_dir / layout.SUMMARY_FILE, document)
 
     selection_map = layout.selection_map(paths)
     # The link is relative to where the report will live (paths.comparison), not to out_dir.
@@ -78,7 +82,7 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
         setup_text=setup_sentence(table, study.seeds), metrics_figure=layout.METRICS_FIGURE,
         samples_figure=layout.SAMPLES_FIGURE, loss_figure=layout.LOSS_FIGURE if found else None,
         missing_curves=[f"{m} seed {s}" for (m, s), c in curves.items() if c is None],
-        selection_map=map_link, human=human,
+        selection_map=map_link, human=human, convergence=convergence.markdown, steps=convergence.steps,
     )
     write_text(out_dir / layout.REPORT_FILE, text)
     return document

@@ -19,14 +19,18 @@ def _cell(stat: Mapping[str, float]) -> str:
     return f"{stat[MEAN]:.4g} ± {stat[STD]:.2g}" if stat[N] > 1 else f"{stat[MEAN]:.4g}"
 
 
-def ranking_table(summary: Mapping, ranking: Sequence[str], keys: Sequence[str]) -> str:
-    """Markdown table, one row per method in `ranking` order: mean ± seed std of each metric."""
+def ranking_table(summary: Mapping, ranking: Sequence[str], keys: Sequence[str],
+                  steps: Mapping[str, str] | None = None) -> str:
+    """Markdown table, one row per method in `ranking` order: mean ± seed std of each metric
+    (and, with `steps`, the training steps each method's models had)."""
     header = ["rank", "method", *(LABELS.get(k, k) + ARROWS.get(k, "") for k in keys), "seeds"]
+    header += ["steps"] if steps is not None else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, method in enumerate(ranking, 1):
         stats = summary[method]
         seeds = max(s[N] for s in stats.values())
-        lines.append("| " + " | ".join([str(rank), method, *(_cell(stats[k]) for k in keys), str(seeds)]) + " |")
+        extra = [steps.get(method, "–")] if steps is not None else []
+        lines.append("| " + " | ".join([str(rank), method, *(_cell(stats[k]) for k in keys), str(seeds), *extra]) + " |")
     return "\n".join(lines)
 
 
@@ -43,13 +47,15 @@ def comparison_markdown(
     missing_curves: Sequence[str] = (),
     selection_map: str | None,
     human: str | None,
+    convergence: str | None = None,
+    steps: Mapping[str, str] | None = None,
 ) -> str:
     """The whole comparison.md; figure and map arguments are links relative to the report."""
     parts = [
         "# Which subset gives the best generator?",
         setup_text,
         "## Ranking by FD (lower is better)",
-        ranking_table(summary, ranking, keys),
+        ranking_table(summary, ranking, keys, steps),
         ranking_text,
         "## Metrics",
         f"![metric bar charts]({metrics_figure})",
@@ -58,6 +64,7 @@ def comparison_markdown(
         "## Training loss",
         (f"![training loss of every run]({loss_figure})" if loss_figure else "No run has a dvclive loss curve.")
         + (f" No loss curve for: {', '.join(missing_curves)}." if missing_curves and loss_figure else ""),
+        *([convergence.strip()] if convergence else []),
         "## Selections",
         f"Where each method's subset lies in the selection embedding: [selection map]({selection_map})."
         if selection_map else "The select stage wrote no selection map.",

@@ -23,10 +23,10 @@ from gencurate.diffusion.datamodule import load_selected_images
 from gencurate.diffusion.training import train_diffusion
 from gencurate.io import file_sha256, read_json, read_npy, write_json
 from gencurate.metrics.evaluation import check_embedding_meta, check_reference_features
+from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.stages.common import stage_params, study_items
 
 CHECK_IMAGES = 8  # validation images embedded again to prove the stored features match the encoder
-SUMMARY_STEPS = "steps"
 
 
 class CurveInputs(NamedTuple):
@@ -88,7 +88,7 @@ def train_item(params: Params, method: str, seed: int, curve_inputs: CurveInputs
     if result.is_global_zero:
         checkpoint = result.checkpoint()
         save_checkpoint(paths.checkpoint(method, seed), checkpoint)
-        write_json(paths.train_summary(method, seed), {SUMMARY_STEPS: int(checkpoint[KEY_STEP])})
+        write_json(paths.train_summary(method, seed), {KEY_TRAIN_STEPS: int(checkpoint[KEY_STEP])})
 
 
 def main(args: argparse.Namespace) -> None:
