@@ -32,7 +32,7 @@ def test_round_trip(default_params_dict):
         (lambda d: d["train"].update(steps_by_method={"full": "many"}), "train.steps_by_method.full: expected an integer"),
         (lambda d: d["train"].update(steps_by_method=[2800]), "train.steps_by_method: expected a mapping"),
         (lambda d: d["train"].update(eval_every_n_steps=-1), "train.eval_every_n_steps: must be >= 0"),
-        (lambda d: d["train"].update(eval_num_samples=3), "train.eval_num_samples: must be >= 4"),
+        (lambda d: d["train"].update(eval_num_samples=3), "train.eval_num_samples: must exceed evaluate.prc_k (3)"),
         (lambda d: d["prepare"].update(validation_fraction=1.5), "prepare.validation_fraction: must be in [0, 1)"),
     ],
 )

@@ -75,8 +75,7 @@ class TrainConfig:
         for method, steps in self.steps_by_method.items():
             require(steps >= 1, f"train.steps_by_method.{method}", f"must be >= 1, got {steps}")
         require(self.eval_every_n_steps >= 0, "train.eval_every_n_steps", "must be >= 0 (0 = no curves)")
-        # precision/recall need k + 1 = 4 points per set; FD needs 2
-        require(self.eval_num_samples >= 4, "train.eval_num_samples", "must be >= 4")
+        require(self.eval_num_samples >= 2, "train.eval_num_samples", "must be >= 2")
         require(self.eval_bootstrap_rounds >= 2, "train.eval_bootstrap_rounds", "must be >= 2")
 
     def steps_for(self, method: str) -> int:
