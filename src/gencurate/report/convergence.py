@@ -81,7 +81,7 @@ def convergence_section(
     """(Markdown section, {method: label}) for the comparison report; `runs[(m, s)]` is None for a run
     without a validation curve; `figure` links the FD-over-training PNG."""
     rows = ["| method | seed | steps | curve points | FD first → last | FD drop over last "
-            f"{tail_fraction:.0%} | bootstrap std of FD | FD at the end |", "|---|---|---|---|---|---|---|---|"]
+            f"{tail_fraction:.0%} of points | bootstrap std of FD | FD at the end was |", "|---|---|---|---|---|---|---|---|"]
     labels = {}
     for method in methods:
         verdicts = []
