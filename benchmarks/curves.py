@@ -98,10 +98,13 @@ def main() -> None:
                 embed=embed, validation=validation, prc_k=params.evaluate.prc_k,
                 bootstrap_rounds=train.eval_bootstrap_rounds, encoder=enc.name,
             )
-            point_seconds[n].append(timed(lambda: parts.__setitem__(n, curve.score(module))))
-        features = parts[train.eval_num_samples][1] if train.eval_num_samples in parts else parts[args.num_samples[0]][1]
-        bootstrap_seconds.append(timed(lambda: bootstrap_fd_std(features, validation,
-                                                                rounds=train.eval_bootstrap_rounds, seed=0)))
+            start = time.perf_counter()
+            parts[n] = curve.score(module)
+            point_seconds[n].append(time.perf_counter() - start)
+        features = parts[train.eval_num_samples if train.eval_num_samples in parts else args.num_samples[0]][1]
+        start = time.perf_counter()
+        bootstrap_fd_std(features, validation, rounds=train.eval_bootstrap_rounds, seed=0)
+        bootstrap_seconds.append(time.perf_counter() - start)
 
     step = statistics.median(step_seconds)
     points = {n: statistics.median(v) for n, v in point_seconds.items()}

@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from gencurate.report.convergence import (
-    AT_CONVERGENCE, FLAT, NO_CURVE, RISING, STILL_FALLING, STILL_IMPROVING, UNKNOWN, curve_to_convergence, method_label,
+    AT_CONVERGENCE,
+    FLAT,
+    NO_CURVE,
+    RISING,
+    STILL_FALLING,
+    STILL_IMPROVING,
+    UNKNOWN,
+    curve_to_convergence,
+    method_label,
 )
 from gencurate.report.curves import EvalCurve
 

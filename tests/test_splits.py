@@ -8,7 +8,13 @@ import pytest
 from gencurate.config import PrepareConfig
 from gencurate.data.cleaning import LEAK
 from gencurate.data.pipeline import prepare_dataset
-from gencurate.data.splits import REFERENCE, TRAIN, VALIDATION, carve_validation, split_leaks
+from gencurate.data.splits import (
+    REFERENCE,
+    TRAIN,
+    VALIDATION,
+    carve_validation,
+    split_leaks,
+)
 from gencurate.stages.prepare import check_reference_size
 
 
@@ -24,8 +30,8 @@ def write_demo_npz(path, images: np.ndarray, splits: list[str]) -> None:
 
 
 def config(source, **overrides) -> PrepareConfig:
-    values = dict(source=str(source), image_size=16, channels=1, near_duplicate_distance=4, use_source_split=True,
-                  validation_fraction=0.2, seed=0, workers=1)
+    values = {"source": str(source), "image_size": 16, "channels": 1, "near_duplicate_distance": 4,
+              "use_source_split": True, "validation_fraction": 0.2, "seed": 0, "workers": 1}
     return PrepareConfig(**(values | overrides))
 
 

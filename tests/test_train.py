@@ -236,9 +236,9 @@ def tiny_curve(every_n_steps=4, **overrides):
     from gencurate.diffusion.curves import ValidationCurve
 
     validation = project_pixels(np.roll(toy_images(n=8), 1, axis=2))  # shifted squares: not the training images
-    values = dict(every_n_steps=every_n_steps, num_samples=10, sampler="ddim", sampler_steps=3, eta=0.0,
-                  batch_size=4, seed=0, embed=project_pixels, validation=validation, prc_k=3, bootstrap_rounds=4,
-                  encoder="pixels")
+    values = {"every_n_steps": every_n_steps, "num_samples": 10, "sampler": "ddim", "sampler_steps": 3, "eta": 0.0,
+              "batch_size": 4, "seed": 0, "embed": project_pixels, "validation": validation, "prc_k": 3,
+              "bootstrap_rounds": 4, "encoder": "pixels"}
     return ValidationCurve(**(values | overrides))
 
 

@@ -38,7 +38,7 @@ def labels_to_splits(labels: np.ndarray, *, reference_fraction: float, seed: int
     """
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
-    n_reference = int(round(n * reference_fraction))
+    n_reference = round(n * reference_fraction)
     splits = np.full(n, TRAIN, dtype=object)
     if n_reference == 0:
         return splits
@@ -56,7 +56,7 @@ def carve_validation(splits: np.ndarray, labels: np.ndarray, *, fraction: float,
     its size), TRAIN otherwise.
     """
     splits = np.asarray(splits, dtype=object).copy()
-    n_validation = int(round(len(splits) * fraction))
+    n_validation = round(len(splits) * fraction)
     if n_validation == 0:
         return splits
     rows = np.flatnonzero(splits == side)

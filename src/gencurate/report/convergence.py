@@ -21,7 +21,12 @@ from gencurate.config import Params
 from gencurate.io import read_json
 from gencurate.metrics.keys import KEY_FD, KEY_TRAIN_STEPS
 from gencurate.report import layout
-from gencurate.report.curves import STEP, EvalCurve, fd_curves_to_figure, read_eval_curve
+from gencurate.report.curves import (
+    STEP,
+    EvalCurve,
+    fd_curves_to_figure,
+    read_eval_curve,
+)
 
 STILL_FALLING, FLAT, RISING, UNKNOWN = "still falling", "flat within noise", "rising", "unknown"
 AT_CONVERGENCE = "at convergence"
@@ -80,8 +85,9 @@ def convergence_section(
 ) -> tuple[str, dict[str, str]]:
     """(Markdown section, {method: label}) for the comparison report; `runs[(m, s)]` is None for a run
     without a validation curve; `figure` links the FD-over-training PNG."""
-    rows = ["| method | seed | steps | curve points | FD first → last | FD drop over last "
-            f"{tail_fraction:.0%} of points | bootstrap std of FD | FD at the end was |", "|---|---|---|---|---|---|---|---|"]
+    header = ("| method | seed | steps | curve points | FD first → last | FD drop over last "
+              f"{tail_fraction:.0%} of points | bootstrap std of FD | FD at the end was |")
+    rows = [header, "|---|---|---|---|---|---|---|---|"]
     labels = {}
     for method in methods:
         verdicts = []
@@ -108,9 +114,9 @@ def convergence_section(
         verdict = f"The ranking is **{AT_CONVERGENCE}**: no run's validation FD was still falling at its end."
     parts = [
         "## Convergence",
-        f"Each run's validation FD over training (the EMA model's samples against the validation split): FD is "
-        f"*still falling* when a line fitted to the last {tail_fraction:.0%} of the curve points predicts a drop "
-        f"larger than {noise_multiple:g}x the bootstrap std of the last point's FD.",
+        (f"Each run's validation FD over training (the EMA model's samples against the validation split): FD is "
+         f"*still falling* when a line fitted to the last {tail_fraction:.0%} of the curve points predicts a drop "
+         f"larger than {noise_multiple:g}x the bootstrap std of the last point's FD."),
         f"![validation FD over training of every run]({figure})" if figure else "No run logged a validation curve.",
         "\n".join(rows),
         "Per method: " + "; ".join(f"{m}: {labels[m]}" for m in methods) + ".",
