@@ -26,6 +26,11 @@ METHODS = ["full", "random", "coreset", "typicality"]
 FD = {"full": [1.0, 1.2], "typicality": [2.0, 2.2], "random": [3.0, 3.4], "coreset": [4.0, 4.0]}
 
 
+# Validation FD by step: full still falls by 0.5 between the last two points (10x the bootstrap std 0.05),
+# random moves by 0.02 (flat within noise).
+CURVES = {"full": lambda step: 3.0 - step / 400, "random": lambda step: 1.0 + 0.02 * (step == 800)}
+
+
 def metrics(fd: float, seed: int) -> dict:
     return {
         K.KEY_FD: fd, K.KEY_KID_MEAN: fd / 100, K.KEY_KID_STD: 0.001, K.KEY_PRECISION: 0.5 + seed / 10,
@@ -66,6 +71,15 @@ def write_study(fd: dict[str, list[float]], seeds: list[int], *, noise: float = 
         curve = layout.dvclive_loss(paths, m, seeds[0])
         curve.parent.mkdir(parents=True, exist_ok=True)
         curve.write_text("step\tloss\n" + "".join(f"{k}\t{1 / (k + 1):.4f}\n" for k in range(5)))
+    for m, fd_at in CURVES.items():  # validation curves (dvclive eval/) and train summaries for two methods
+        for s in seeds:
+            eval_dir = layout.dvclive_eval_dir(paths, m, s)
+            eval_dir.mkdir(parents=True, exist_ok=True)
+            steps = [200, 400, 600, 800]
+            for key in ("fd", "precision", "recall"):
+                (eval_dir / f"{key}.tsv").write_text(f"step\t{key}\n" + "".join(f"{k}\t{fd_at(k)}\n" for k in steps))
+            (eval_dir / "fd_bootstrap_std.tsv").write_text("step\tfd_bootstrap_std\n800\t0.05\n")
+            write_json(paths.train_summary(m, s), {"steps": 800 if m == "random" else 2800})
     layout.selection_map(paths).parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (20, 20)).save(layout.selection_map(paths))
 
@@ -116,6 +130,16 @@ def test_summary_and_report_of_a_study_whose_ranking_held(project):
             assert im.size[0] > 300 and im.size[1] > 100
     assert sorted(p.name for p in (out / layout.LOSS_CURVES).iterdir()) == ["full-seed0.tsv", "random-seed0.tsv"]
     assert "Human preference" not in report
+    # convergence: per-run verdicts from the validation curves, per-method labels, the steps column
+    assert "| full | 0 | 2800 | 4 | 2.5 → 1 | 0.5 (2 points) | 0.05 | still falling |" in report
+    assert "| random | 1 | 800 | 4 | 1 → 1.02 | -0.02 (2 points) | 0.05 | flat within noise |" in report
+    assert ("Per method: full: at a fixed budget, still improving; random: at convergence; "
+            "coreset: unknown (no usable validation curve); typicality: unknown (no usable validation curve).") in report
+    assert "The ranking is **at a fixed budget, still improving**: the validation FD of full was still" in report
+    assert summary["convergence"]["full"] == "at a fixed budget, still improving"
+    assert [line.split("|")[-2].strip() for line in report.splitlines() if line.startswith("| 1 | full")] == ["2800"]
+    assert f"]({layout.FD_CURVES_FIGURE})" in report
+    assert sorted(p.name for p in (out / layout.FD_CURVES).iterdir())[:2] == ["full-seed0.tsv", "full-seed1.tsv"]
 
 
 def test_a_ranking_that_did_not_hold_and_a_single_seed(project):
@@ -176,4 +200,6 @@ def test_dvc_metrics_and_plots_declare_the_report_files(project):
     comparison = load_params().paths.comparison
     expected = {f"{comparison}/{name}" for name in (layout.METRICS_FIGURE, layout.SAMPLES_FIGURE, layout.LOSS_FIGURE)}
     expected |= {f"{comparison}/{layout.LOSS_CURVES}/{m}-seed0.tsv" for m in ("full", "random")}
+    expected |= {f"{comparison}/{layout.FD_CURVES_FIGURE}"}
+    expected |= {f"{comparison}/{layout.FD_CURVES}/{m}-seed0.tsv" for m in ("full", "random")}
     assert expected <= set(plots["data"])

@@ -25,6 +25,15 @@ def test_round_trip(default_params_dict):
         (lambda d: d["study"].update(methods=["random", "magic"]), "study.methods[1]: 'magic' is not one of"),
         (lambda d: d["train"].update(hflip="yes"), "train.hflip: expected true or false"),
         (lambda d: d["evaluate"].update(num_samples=10**6), "must not exceed sample.num_samples"),
+        (lambda d: d["train"].update(steps_by_method={"ful": 2800}),
+         "train.steps_by_method.ful: is not in study.methods (full, random, coreset, typicality)"),
+        (lambda d: d["train"].update(steps_by_method={"full": 0}), "train.steps_by_method.full: must be >= 1, got 0"),
+        (lambda d: d["train"].update(steps_by_method={"full": -5}), "train.steps_by_method.full: must be >= 1"),
+        (lambda d: d["train"].update(steps_by_method={"full": "many"}), "train.steps_by_method.full: expected an integer"),
+        (lambda d: d["train"].update(steps_by_method=[2800]), "train.steps_by_method: expected a mapping"),
+        (lambda d: d["train"].update(eval_every_n_steps=-1), "train.eval_every_n_steps: must be >= 0"),
+        (lambda d: d["train"].update(eval_num_samples=3), "train.eval_num_samples: must exceed evaluate.prc_k (3)"),
+        (lambda d: d["prepare"].update(validation_fraction=1.5), "prepare.validation_fraction: must be in [0, 1)"),
     ],
 )
 def test_bad_params_give_one_line_naming_the_key(default_params_dict, mutate, message):
@@ -43,3 +52,11 @@ def test_float_accepts_yaml_exponent_strings(default_params_dict):
 def test_missing_params_file(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_steps_by_method_overrides_steps_for_listed_methods_only(default_params_dict):
+    default_params_dict["train"].update(steps=800, steps_by_method={"full": 2800})
+    train = params_from_mapping(default_params_dict).train
+    assert train.steps_for("full") == 2800 and train.steps_for("random") == 800
+    assert train.for_method("full").steps == 2800 and train.for_method("full").steps_by_method == {}
+    assert train.for_method("random") == train.for_method("random")  # what a run's fingerprint is built from

@@ -60,6 +60,7 @@ def template(tmp_path_factory, encoder, repo_root) -> Path:
     root = tmp_path_factory.mktemp("evaluate-project")
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     params["study"] = {"methods": ["random", "coreset"], "seeds": [0]}
+    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
     params["embed"]["batch_size"] = 32
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
     params["sample"]["num_samples"] = 30

@@ -66,7 +66,8 @@ def tiny_params(root: Path) -> dict:
     params["select"].update(budget=40, knn_k=5)
     # ema_decay 0: the sampled weights are the trained ones, so a changed selection shows in FD.
     params["train"].update(steps=6, batch_size=8, warmup_steps=2, log_every_n_steps=2, ema_decay=0.0,
-                           sample_every_n_steps=3, checkpoint_every_n_steps=3)
+                           sample_every_n_steps=3, checkpoint_every_n_steps=3, eval_every_n_steps=3,
+                           eval_num_samples=8, eval_bootstrap_rounds=3, steps_by_method={"full": 9})
     params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attention_resolutions=[])
     params["sample"].update(num_samples=24, steps=3, batch_size=12)
     params["evaluate"].update(num_samples=24, kid_subsets=4, kid_subset_size=12, batch_size=64)

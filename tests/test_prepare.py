@@ -140,6 +140,7 @@ def _run_stage(root: Path, workdir: Path, **prepare) -> dict[str, bytes]:
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     params["prepare"].update(source=str(root), image_size=SIZE, channels=1, max_image_pixels=3000,
                              near_duplicate_distance=6, reference_fraction=0.25, workers=1, **prepare)
+    params["evaluate"].update(num_samples=4, kid_subset_size=2, prc_k=3, dc_k=3)  # the tiny folder's reference split must hold them
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     cwd = os.getcwd()
@@ -283,7 +284,10 @@ def test_demo_stage_on_default_params(tmp_path, repo_root):
     rejected = pd.read_parquet(tmp_path / "data/prepared/rejected.parquet")
     removed = rejected["source"].str.contains("/train/").sum(), rejected["source"].str.contains("/t10k/").sum()
     assert (manifest["split"] == "train").sum() == 11_647 - removed[0]
-    assert (manifest["split"] == "reference").sum() == 2_000 - removed[1]
+    # the validation split comes from the reference side: the training set keeps the study's size
+    n_validation = round(len(manifest) * 0.05)
+    assert (manifest["split"] == "validation").sum() == n_validation
+    assert (manifest["split"] == "reference").sum() == 2_000 - removed[1] - n_validation >= 1_000
     assert set(rejected["reason"]) <= {DUPLICATE, NEAR_DUPLICATE, LEAK} and len(rejected) < 100
     assert manifest["label"].between(0, 9).all()
     images = np.load(tmp_path / "data/prepared/images.npy", mmap_mode="r")

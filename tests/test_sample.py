@@ -65,6 +65,7 @@ def test_sample_stage_end_to_end(tmp_path, monkeypatch, repo_root):
 
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     params["study"] = {"methods": ["random", "coreset"], "seeds": [0]}
+    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
     params["sample"].update(num_samples=8, steps=3, batch_size=3, accelerator="cpu")
     params["evaluate"].update(num_samples=8, kid_subset_size=8)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -48,6 +48,7 @@ def _setup(tmp_path, default_params_dict, *, budget=20, methods=METHODS, n_train
         if key != "demo":
             params["paths"][key] = str(tmp_path / params["paths"][key])
     params["study"]["methods"] = list(methods)
+    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
     params["select"].update(budget=budget, knn_k=5, typiclust_min_cluster_size=3)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -100,6 +101,7 @@ def test_select_stage_is_reproducible_and_drops_stale_methods(tmp_path, default_
     first = {m: p.paths.selection(m).read_text() for m in ("random", "coreset")}
     params = yaml.safe_load(path.read_text())
     params["study"]["methods"] = ["coreset"]
+    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
     path.write_text(yaml.safe_dump(params))
     assert cli_main(["select", "--params", str(path)]) == 0
     assert p.paths.selection("coreset").read_text() == first["coreset"]

@@ -39,10 +39,11 @@ def tiny_config(**overrides) -> TrainConfig:
     return dataclasses.replace(base, **overrides)
 
 
-def run(tmp_path, name, config, *, images=None, callbacks=(), seed=0):
+def run(tmp_path, name, config, *, images=None, callbacks=(), seed=0, curve=None):
     return train_diffusion(
         images=toy_images() if images is None else images, config=config, seed=seed, selection_sha256="abc",
-        model_dir=tmp_path / name / "model", log_dir=tmp_path / name / "logs", callbacks=callbacks, progress=False,
+        model_dir=tmp_path / name / "model", log_dir=tmp_path / name / "logs", curve=curve, callbacks=callbacks,
+        progress=False,
     )
 
 
@@ -182,8 +183,9 @@ def write_tiny_project(root, *, steps=6):
     write_npy(root / params["paths"]["prepared"] / "images.npy", toy_images(n=12))
     write_ids(root / params["paths"]["selections"] / "random.txt", [1, 3, 5, 7, 9, 11])
     params["study"] = {"methods": ["random"], "seeds": [0]}
+    params["train"]["steps_by_method"] = {}
     params["train"].update(steps=steps, batch_size=4, warmup_steps=2, log_every_n_steps=1, sample_every_n_steps=3,
-                           checkpoint_every_n_steps=3, accelerator="cpu")
+                           checkpoint_every_n_steps=3, accelerator="cpu", eval_every_n_steps=0)
     params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], attention_resolutions=[8])
     params["train"]["diffusion"]["timesteps"] = 50
     params["sample"].update(num_samples=10, steps=4, batch_size=4, accelerator="cpu")
@@ -254,3 +256,116 @@ def test_a_quiet_run_prints_a_step_bar_and_no_lightning_banners(tmp_path, capfd,
     for banner in ("GPU available", "TPU available", "litlogger", "Epoch 0/-2", "max_steps=3"):
         assert banner not in printed, banner
     assert not [w for w in caught if "LeafSpec" in str(w.message)]
+# --- validation curves ----------------------------------------------------------------------------
+
+PROJECTION = np.random.default_rng(7).standard_normal((16 * 16, 12)).astype(np.float32)
+
+
+def project_pixels(images: np.ndarray) -> np.ndarray:
+    """A cheap fixed 'encoder' for curve plumbing tests: uint8 [N x 16 x 16 x 1] -> [N x 12]."""
+    return (images.reshape(len(images), -1).astype(np.float32) / 255.0) @ PROJECTION
+
+
+def tiny_curve(every_n_steps=4, **overrides):
+    from gencurate.diffusion.curves import ValidationCurve
+
+    validation = project_pixels(np.roll(toy_images(n=8), 1, axis=2))  # shifted squares: not the training images
+    values = {"every_n_steps": every_n_steps, "num_samples": 10, "sampler": "ddim", "sampler_steps": 3, "eta": 0.0,
+              "batch_size": 4, "seed": 0, "embed": project_pixels, "validation": validation, "prc_k": 3,
+              "bootstrap_rounds": 4, "encoder": "pixels"}
+    return ValidationCurve(**(values | overrides))
+
+
+def curve_rows(tmp_path, name, key="fd"):
+    lines = (tmp_path / name / "logs" / "plots" / "metrics" / "eval" / f"{key}.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, map(float, line.split("\t")))) for line in lines[1:]]
+
+
+def test_curve_logs_its_steps_and_its_last_fd_is_the_evaluate_fd_of_the_final_model(tmp_path):
+    from gencurate.diffusion.curves import curve_steps
+    from gencurate.diffusion.sampling import sample_from_checkpoint
+    from gencurate.metrics.fd import fd_features_to_metric
+    from gencurate.metrics.prc import prc_features_to_metric
+
+    assert curve_steps(every_n_steps=4, total_steps=10) == [4, 8, 10]
+    assert curve_steps(every_n_steps=5, total_steps=10) == [5, 10]
+    curve = tiny_curve()
+    result = run(tmp_path, "curve", tiny_config(steps=10), curve=curve)
+    fd = curve_rows(tmp_path, "curve")
+    assert [int(r["step"]) for r in fd] == [4, 8, 10]
+    assert [int(r["step"]) for r in curve_rows(tmp_path, "curve", "precision")] == [4, 8, 10]
+    assert [int(r["step"]) for r in curve_rows(tmp_path, "curve", "fd_bootstrap_std")] == [10]
+    assert curve_rows(tmp_path, "curve", "fd_bootstrap_std")[0]["fd_bootstrap_std"] > 0
+    # the final model, sampled the way the sample stage does, gives exactly the curve's last samples ...
+    ckpt.save_checkpoint(tmp_path / "model.ckpt", result.checkpoint())
+    samples = sample_from_checkpoint(tmp_path / "model.ckpt", num_samples=10, sampler="ddim", steps=3, eta=0.0,
+                                     batch_size=5, seed=0, device="cpu", progress=False)
+    np.testing.assert_array_equal(samples, curve.last_samples)
+    # ... and the evaluate stage's metric function on the same features gives the curve's last values
+    fake = project_pixels(samples)
+    final = fd_features_to_metric(fake, curve.validation) | prc_features_to_metric(fake, curve.validation, k=3)
+    assert fd[-1]["fd"] == final["fd"]
+    assert curve_rows(tmp_path, "curve", "precision")[-1]["precision"] == final["precision"]
+    assert curve_rows(tmp_path, "curve", "recall")[-1]["recall"] == final["recall"]
+
+
+def test_kill_and_resume_gives_the_curves_of_an_uninterrupted_run(tmp_path):
+    config = tiny_config(steps=12, checkpoint_every_n_steps=4)
+    run(tmp_path, "straight", config, curve=tiny_curve())
+    with pytest.raises(Kill):
+        run(tmp_path, "resumed", config, curve=tiny_curve(), callbacks=[KillAt(10)])  # last.ckpt at step 8
+    assert [int(r["step"]) for r in curve_rows(tmp_path, "resumed")] == [4, 8]
+    resumed = run(tmp_path, "resumed", config, curve=tiny_curve())
+    assert resumed.resumed_from is not None
+    for key in ("fd", "precision", "recall", "fd_bootstrap_std"):
+        assert curve_rows(tmp_path, "resumed", key) == curve_rows(tmp_path, "straight", key), key
+    assert [int(r["step"]) for r in curve_rows(tmp_path, "resumed")] == [4, 8, 12]
+
+
+def test_changed_curve_settings_start_fresh(tmp_path):
+    config = tiny_config(steps=4)
+    run(tmp_path, "a", config, curve=tiny_curve())
+    assert run(tmp_path, "a", config, curve=tiny_curve()).resumed_from is not None
+    assert run(tmp_path, "a", config, curve=tiny_curve(num_samples=12)).resumed_from is None
+
+
+def write_curve_inputs(root, params, encoder):
+    """manifest (train rows odd, validation rows even), the evaluation embedding and its meta, as prepare and embed
+    would leave them, for `write_tiny_project`'s 12 images."""
+    import pandas as pd
+
+    from gencurate.config import load_params
+    from gencurate.encoders import embed_images
+    from gencurate.io import read_npy, write_json, write_npy
+
+    paths = load_params(root / "params.yaml").paths
+    images = read_npy(root / paths.images)
+    pd.DataFrame({"id": np.arange(12), "split": ["validation", "train"] * 6}).to_parquet(root / paths.manifest)
+    write_npy(root / paths.embedding("evaluation"), embed_images(encoder, images, progress=False, normalise=False))
+    write_json(root / paths.embedding_meta("evaluation"), {
+        "name": encoder.name, "weights": encoder.weights, "input_size": encoder.input_size, "dim": encoder.dim,
+        "n": 12, "images_sha256": file_sha256(root / paths.images), "normalised": False})
+
+
+def test_train_stage_honours_steps_by_method_and_logs_curves_with_the_evaluation_encoder(tmp_path, monkeypatch):
+    from gencurate.cli import main
+    from gencurate.config import load_params
+    from gencurate.encoders import load_encoder
+
+    params = write_tiny_project(tmp_path, steps=4)
+    params["train"].update(steps_by_method={"random": 6}, eval_every_n_steps=3, eval_num_samples=8,
+                           eval_bootstrap_rounds=3)
+    params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
+    params["embed"]["batch_size"] = 16
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_curve_inputs(tmp_path, params, load_encoder("efficientnet-lite0", input_size=32, device="cpu"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--method", "random", "--seed", "0"]) == 0
+    paths = load_params("params.yaml").paths
+    raw = torch.load(paths.checkpoint("random", 0), weights_only=True)
+    assert raw[ckpt.KEY_STEP] == 6 and raw[ckpt.KEY_TRAIN]["steps"] == 6
+    assert json.loads(paths.train_summary("random", 0).read_text()) == {"steps": 6}
+    fd = (paths.train_log_dir("random", 0) / "plots" / "metrics" / "eval" / "fd.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in fd] == ["step", "3", "6"]
+    assert all(float(line.split("\t")[1]) > 0 for line in fd[1:])

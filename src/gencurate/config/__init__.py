@@ -48,6 +48,11 @@ class Params:
             "evaluate.num_samples",
             f"must not exceed sample.num_samples ({self.sample.num_samples})",
         )
+        for method in self.train.steps_by_method:
+            require(method in self.study.methods, f"train.steps_by_method.{method}",
+                    f"is not in study.methods ({', '.join(self.study.methods)})")
+        require(self.train.eval_num_samples > self.evaluate.prc_k, "train.eval_num_samples",
+                f"must exceed evaluate.prc_k ({self.evaluate.prc_k}): precision/recall need k + 1 samples")
 
 
 def params_from_mapping(data: dict) -> Params:

@@ -64,6 +64,8 @@ class CompareConfig:
     bootstrap_draws: int = 2000
     confidence: float = 0.95
     seed: int = 0
+    convergence_tail_fraction: float = 0.34  # last share of a run's curve points whose FD slope is judged
+    convergence_noise_multiple: float = 2.0  # FD still falling: drop over that tail > this x the bootstrap std
 
     def __post_init__(self) -> None:
         require(len(self.expected_ranking) >= 2, "compare.expected_ranking", "list at least two methods (best first)")
@@ -72,3 +74,5 @@ class CompareConfig:
         )
         require(self.bootstrap_draws >= 100, "compare.bootstrap_draws", "must be >= 100")
         require(0.5 <= self.confidence < 1.0, "compare.confidence", "must be in [0.5, 1)")
+        require(0.0 < self.convergence_tail_fraction <= 1.0, "compare.convergence_tail_fraction", "must be in (0, 1]")
+        require(self.convergence_noise_multiple > 0, "compare.convergence_noise_multiple", "must be > 0")

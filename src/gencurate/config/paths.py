@@ -18,6 +18,7 @@ GRID_FILE = "grid.png"
 BOOTSTRAP_FILE = "bootstrap.json"
 PAIRS_FILE = "pairs.npz"
 INDEPENDENCE_FILE = "independence.json"
+TRAIN_SUMMARY_FILE = "train.json"  # in train_log_dir: the steps a run trained (from its checkpoint)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +74,9 @@ class PathsConfig:
 
     def train_log_dir(self, method: str, seed: int) -> Path:
         return Path(self.train_logs) / method / f"seed{seed}"
+
+    def train_summary(self, method: str, seed: int) -> Path:
+        return self.train_log_dir(method, seed) / TRAIN_SUMMARY_FILE
 
     def samples_dir(self, method: str, seed: int) -> Path:
         return Path(self.samples) / method / f"seed{seed}"

@@ -19,6 +19,7 @@ class PrepareConfig:
     max_image_pixels: int = 89_478_485
     near_duplicate_distance: int = 0
     reference_fraction: float = 0.15
+    validation_fraction: float = 0.05  # share of all kept images held out for training-time curves
     use_source_split: bool = True
     seed: int = 0
     workers: int = 0
@@ -30,4 +31,7 @@ class PrepareConfig:
         require(self.max_image_pixels > 0, "prepare.max_image_pixels", "must be > 0")
         require(-1 <= self.near_duplicate_distance <= 32, "prepare.near_duplicate_distance", "must be in [-1, 32] (-1 disables)")
         require(0.0 <= self.reference_fraction < 1.0, "prepare.reference_fraction", "must be in [0, 1)")
+        require(0.0 <= self.validation_fraction < 1.0, "prepare.validation_fraction", "must be in [0, 1)")
+        require(self.reference_fraction + self.validation_fraction < 1.0, "prepare.validation_fraction",
+                "plus prepare.reference_fraction must leave training images (sum < 1)")
         require(self.workers >= 0, "prepare.workers", "must be >= 0 (0 = all cores)")

@@ -65,6 +65,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             except ParamsError as err:
                 errors.append(str(err))
         raise ParamsError(errors[0] if len(errors) == 1 else f"params.yaml: {key}: {value!r} has the wrong type")
+    if origin in (dict, typing.Mapping) or tp is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"params.yaml: {key}: expected a mapping, got {value!r}")
+        key_tp, value_tp = get_args(tp) or (Any, Any)
+        return {_convert(k, key_tp, f"{key}.{k}"): _convert(v, value_tp, f"{key}.{k}") for k, v in value.items()}
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ParamsError(f"params.yaml: {key}: expected a list, got {value!r}")
@@ -130,4 +135,6 @@ def to_mapping(obj: Any) -> Any:
         return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_mapping(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_mapping(v) for k, v in obj.items()}
     return obj

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,6 +39,7 @@ class DiffusionConfig:
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     steps: int = 800
+    steps_by_method: dict[str, int] = field(default_factory=dict)  # per-method override of `steps`
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 50
@@ -54,6 +56,9 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "auto"
+    eval_every_n_steps: int = 200  # validation curve point every N steps and at the last; 0 = no curves
+    eval_num_samples: int = 128
+    eval_bootstrap_rounds: int = 20  # bootstrap draws of the last point's FD (the noise its slope is judged by)
     unet: UNetConfig = field(default_factory=UNetConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
 
@@ -67,3 +72,17 @@ class TrainConfig:
         for key in ("log_every_n_steps", "sample_every_n_steps", "checkpoint_every_n_steps", "devices", "num_nodes"):
             require(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         require(self.num_workers >= 0, "train.num_workers", "must be >= 0")
+        for method, steps in self.steps_by_method.items():
+            require(steps >= 1, f"train.steps_by_method.{method}", f"must be >= 1, got {steps}")
+        require(self.eval_every_n_steps >= 0, "train.eval_every_n_steps", "must be >= 0 (0 = no curves)")
+        require(self.eval_num_samples >= 2, "train.eval_num_samples", "must be >= 2")
+        require(self.eval_bootstrap_rounds >= 2, "train.eval_bootstrap_rounds", "must be >= 2")
+
+    def steps_for(self, method: str) -> int:
+        """Training steps of `method`: its `steps_by_method` entry, else `steps`."""
+        return self.steps_by_method.get(method, self.steps)
+
+    def for_method(self, method: str) -> TrainConfig:
+        """This config with `steps` resolved for `method` and no per-method table: what one run uses,
+        so a run's fingerprint and checkpoint do not change when another method's budget does."""
+        return dataclasses.replace(self, steps=self.steps_for(method), steps_by_method={})

@@ -64,7 +64,8 @@ def plot_counts(manifest: pd.DataFrame, path: Path) -> None:
     top = 0
     for k, split in enumerate(SPLITS):
         counts = [int(((manifest["label_name"] == c) & (manifest["split"] == split)).sum()) for c in names]
-        ax.bar(x + (k - 0.5) * 0.4, counts, width=0.4, label=split)
+        width = 0.8 / len(SPLITS)
+        ax.bar(x + (k - (len(SPLITS) - 1) / 2) * width, counts, width=width, label=split)
         top = max([top, *counts])
     ax.set_xticks(x, [c or "(no label)" for c in names], rotation=30, ha="right")
     ax.set_ylim(0, top * 1.2 + 1)  # headroom for the legend
@@ -152,11 +153,13 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
         "## Splits\n" + _table(("split", "images"), split_rows)
         + ("\n\nSplit as shipped by the source." if source_splits(source, config) is not None else
            f"\n\nReference split: {config.reference_fraction:.0%} drawn with seed {config.seed} "
-           "(stratified by class when possible), after duplicates were removed."),
+           "(stratified by class when possible), after duplicates were removed.")
+        + f" Validation split (training-time curves): {config.validation_fraction:.0%} of the kept images, drawn "
+          f"from the {'reference' if source_splits(source, config) is not None else 'train'} side after duplicates "
+          "were removed.",
     ]
     if source.classes:
-        class_rows = [(i, name, int(((manifest["label"] == i) & (manifest["split"] == SPLITS[0])).sum()),
-                       int(((manifest["label"] == i) & (manifest["split"] == SPLITS[1])).sum()))
+        class_rows = [(i, name, *(int(((manifest["label"] == i) & (manifest["split"] == s)).sum()) for s in SPLITS))
                       for i, name in enumerate(source.classes)]
         parts.append("## Classes\n" + _table(("label", "name", *SPLITS), class_rows))
     parts.append(f"![counts per class and split]({COUNTS_PNG})")
@@ -164,7 +167,7 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
     near = ("near-duplicates disabled" if config.near_duplicate_distance < 0
             else f"near-duplicate = perceptual-hash Hamming distance <= {config.near_duplicate_distance}")
     removal += f"\n\nExact duplicates compare decoded pixels; {near}; the first occurrence is kept. " \
-               "`leak` = a copy of an image kept in the other split.\n"
+               "`leak` = a copy of an image kept in another split.\n"
     for reason in REASONS:
         sub = rejected[rejected["reason"] == reason].head(EXAMPLES_PER_REASON)
         if len(sub):

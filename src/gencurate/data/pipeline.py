@@ -22,7 +22,7 @@ import pyarrow as pa
 from gencurate.data.cleaning import Rejection, find_duplicates, match_detail
 from gencurate.data.decoding import DecodeSettings, Progress, Records, decode_source
 from gencurate.data.sources import Source, open_source
-from gencurate.data.splits import SPLITS, labels_to_splits
+from gencurate.data.splits import REFERENCE, SPLITS, TRAIN, VALIDATION, carve_validation, labels_to_splits, split_leaks
 from gencurate.io import TMP_PREFIX, atomic_path
 from gencurate.npyrows import NpyRows
 from gencurate.runtime import cpu_count
@@ -100,12 +100,23 @@ def _decide(source: Source, records: Records, config: PrepareConfig
     if len(kept) == 0:
         raise ValueError(f"{source.description}: every image was rejected (see the reasons in rejected.parquet: "
                          f"{sorted({r.reason for r in rejected})})")
+    labels = np.fromiter((source.entries[i].label for i in kept), dtype=np.int64, count=len(kept))
     if fixed is not None:
-        splits = np.array([fixed[i] for i in kept], dtype=str)
+        splits = np.array([fixed[i] for i in kept], dtype=object)
     else:
-        labels = np.fromiter((source.entries[i].label for i in kept), dtype=np.int64, count=len(kept))
         splits = labels_to_splits(labels, reference_fraction=config.reference_fraction, seed=config.seed)
-    return kept, splits, rejected
+    if not (splits == VALIDATION).any():
+        # From the reference side when the source fixed the split, so the training set keeps its size.
+        side = REFERENCE if fixed is not None else TRAIN
+        splits = carve_validation(splits, labels, fraction=config.validation_fraction, seed=config.seed, side=side)
+    # Cleaning kept one image per duplicate group, so this only fails on a bug: it proves it.
+    leaks = split_leaks(records.table["digest"][kept], records.table["phash"][kept], splits,
+                        max_distance=config.near_duplicate_distance)
+    if leaks:
+        m = leaks[0]
+        raise ValueError(f"{len(leaks)} duplicate pair(s) straddle the splits, e.g. {names[kept[m.index]]} "
+                         f"({splits[m.index]}) and {names[kept[m.kept]]} ({splits[m.kept]})")
+    return kept, np.asarray(splits, dtype=str), rejected
 
 
 def _copy_rows(scratch: str | Path, kept: np.ndarray, images_path: Path) -> None:

@@ -1,13 +1,32 @@
-"""Train / reference split: the reference split is the held-out set generated images are scored against."""
+"""Train / reference / validation splits, and the check that no duplicate straddles two of them.
+
+train: what selection picks from; reference: the held-out set generated images are finally scored
+against; validation: what training-time curves look at, so the reference stays untouched until
+the final metrics.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from gencurate.data.cleaning import LEAK, Match, find_duplicates
+
 TRAIN = "train"
 REFERENCE = "reference"
-SPLITS = (TRAIN, REFERENCE)
+VALIDATION = "validation"
+SPLITS = (TRAIN, REFERENCE, VALIDATION)
+
+
+def _draw(rows: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """(n,) rows drawn from `rows` (R,), stratified by `labels` (R,) when every class can give one
+    to both sides, else uniformly. Deterministic for a fixed seed."""
+    classes, counts = np.unique(labels, return_counts=True)
+    stratify = None
+    if (labels >= 0).all() and len(classes) > 1 and counts.min() >= 2 and min(n, len(rows) - n) >= len(classes):
+        stratify = labels
+    _, drawn = train_test_split(rows, test_size=n, random_state=seed, stratify=stratify)
+    return np.asarray(drawn, dtype=np.int64)
 
 
 def labels_to_splits(labels: np.ndarray, *, reference_fraction: float, seed: int) -> np.ndarray:
@@ -19,16 +38,42 @@ def labels_to_splits(labels: np.ndarray, *, reference_fraction: float, seed: int
     """
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
-    n_reference = int(round(n * reference_fraction))
+    n_reference = round(n * reference_fraction)
     splits = np.full(n, TRAIN, dtype=object)
     if n_reference == 0:
         return splits
     if n_reference >= n:
         raise ValueError(f"prepare.reference_fraction {reference_fraction} leaves no training images out of {n}")
-    classes, counts = np.unique(labels, return_counts=True)
-    stratify = None
-    if (labels >= 0).all() and len(classes) > 1 and counts.min() >= 2 and min(n_reference, n - n_reference) >= len(classes):
-        stratify = labels
-    _, reference = train_test_split(np.arange(n), test_size=n_reference, random_state=seed, stratify=stratify)
-    splits[reference] = REFERENCE
+    splits[_draw(np.arange(n), labels, n_reference, seed)] = REFERENCE
     return splits
+
+
+def carve_validation(splits: np.ndarray, labels: np.ndarray, *, fraction: float, seed: int, side: str) -> np.ndarray:
+    """(N,) splits -> a copy where round(N * fraction) images of split `side` became VALIDATION.
+
+    labels: (N,) int64 (-1 = unknown), used to stratify as in `labels_to_splits`. `side` is
+    REFERENCE when the source ships its own train/reference split (the training set then keeps
+    its size), TRAIN otherwise.
+    """
+    splits = np.asarray(splits, dtype=object).copy()
+    n_validation = round(len(splits) * fraction)
+    if n_validation == 0:
+        return splits
+    rows = np.flatnonzero(splits == side)
+    if n_validation >= len(rows):
+        raise ValueError(f"prepare.validation_fraction {fraction} asks for {n_validation} validation images but the "
+                         f"{side} split holds only {len(rows)}")
+    seed_words = np.random.SeedSequence([seed, 1]).generate_state(1)[0]  # apart from the reference draw's seed
+    splits[_draw(rows, np.asarray(labels, dtype=np.int64)[rows], n_validation, int(seed_words))] = VALIDATION
+    return splits
+
+
+def split_leaks(digests: np.ndarray, phashes: np.ndarray, splits: np.ndarray, *, max_distance: int) -> list[Match]:
+    """Pairs of images in different splits that are exact or near duplicates (empty = leak-free).
+
+    digests: (N, K) uint8 pixel digests; phashes: (N, 8) uint8 packed perceptual hashes; splits:
+    (N,) split names; max_distance: the near-duplicate Hamming radius (-1: exact copies only).
+    """
+    matches = find_duplicates(digests, np.ones(len(splits), dtype=bool), phashes, max_distance=max_distance,
+                              splits=list(np.asarray(splits, dtype=object)))
+    return [m for m in matches if m.reason == LEAK]

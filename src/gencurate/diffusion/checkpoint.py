@@ -42,6 +42,7 @@ KEY_SEED = "seed"
 KEY_SELECTION_SHA256 = "selection_sha256"
 KEY_CODE_SHA256 = "diffusion_code_sha256"
 KEY_EMA_STATE = "ema_state_dict"
+KEY_CURVES = "validation_curves"  # fingerprint only: the curve settings of a run that logs them
 
 # train keys that change how a run proceeds but not the weights it ends with: a change to
 # them must not throw away a half-finished run.
@@ -67,12 +68,16 @@ def diffusion_code_sha256() -> str:
 
 
 def training_fingerprint(
-    *, config: TrainConfig, image_shape: Sequence[int], seed: int, selection_sha256: str
+    *, config: TrainConfig, image_shape: Sequence[int], seed: int, selection_sha256: str,
+    curves: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What identifies a training run: resuming is allowed only when this matches exactly
-    (config, data shape, seed, selection file and the diffusion code)."""
+    (config, data shape, seed, selection file, the diffusion code and, when the run logs
+    validation curves, what their values depend on: `curves`)."""
     train = {k: v for k, v in to_mapping(config).items() if k not in NON_WEIGHT_KEYS}
+    extra = {} if curves is None else {KEY_CURVES: dict(curves)}
     return {
+        **extra,
         KEY_FORMAT: FORMAT,
         KEY_FORMAT_VERSION: FORMAT_VERSION,
         KEY_TRAIN: train,

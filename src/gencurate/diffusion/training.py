@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from gencurate.config import TrainConfig
 from gencurate.diffusion.callbacks import SampleGridLogger, StepProgressBar
+from gencurate.diffusion.curves import EVAL_PREFIX, ValidationCurve
 from gencurate.diffusion.checkpoint import model_checkpoint, read_resume_info, training_fingerprint
 from gencurate.diffusion.datamodule import ImageDataModule
 from gencurate.diffusion.module import DiffusionModule
@@ -50,12 +51,16 @@ def resumable_checkpoint(model_dir: str | Path, fingerprint: dict[str, Any]) -> 
 
 
 def truncate_metric_logs(log_dir: str | Path, step: int) -> None:
-    """Drop the dvclive metric rows an interrupted run wrote at or after `step`: the resumed run
-    replays those steps, and the curves should not hold them twice."""
-    for tsv in (Path(log_dir) / "plots" / Metric.subfolder).rglob("*.tsv"):
+    """Drop the dvclive metric rows an interrupted run wrote for steps the resumed run replays, so
+    the curves do not hold them twice: Lightning's rows at or after `step` (its step = the batch
+    index), validation-curve rows after `step` (their step = optimizer steps done, and the point at
+    `step` was logged before the checkpoint the run resumes from)."""
+    metrics = Path(log_dir) / "plots" / Metric.subfolder
+    for tsv in metrics.rglob("*.tsv"):
+        last_kept = step if tsv.relative_to(metrics).parts[0] == EVAL_PREFIX else step - 1
         header, *rows = tsv.read_text().splitlines()
         column = header.split("\t").index("step")
-        kept = [r for r in rows if int(r.split("\t")[column]) < step]
+        kept = [r for r in rows if int(r.split("\t")[column]) <= last_kept]
         if len(kept) < len(rows):
             with atomic_path(tsv) as tmp:
                 tmp.write_text("\n".join([header, *kept]) + "\n")
@@ -84,20 +89,23 @@ def train_diffusion(
     selection_sha256: str,
     model_dir: str | Path,
     log_dir: str | Path,
+    curve: ValidationCurve | None,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
 ) -> TrainedModel:
     """Train a DDPM on uint8 images [K x H x W x C]; resume from `model_dir`/last.ckpt when it is this run's.
 
     Writes `last.ckpt` into `model_dir` every `config.checkpoint_every_n_steps` steps and dvclive
-    logs (loss, lr, sample grids) into `log_dir`. The caller writes model.ckpt from the result.
+    logs (loss, lr, sample grids and, with `curve`, validation curves) into `log_dir`. The caller
+    writes model.ckpt from the result.
     """
     if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3):
         raise ValueError(f"training images must be uint8 (N, H, W, 1 or 3), got {images.dtype} {images.shape}")
     if images.shape[1] != images.shape[2]:
         raise ValueError(f"training images must be square, got {images.shape[1]}x{images.shape[2]}")
     image_shape = tuple(int(s) for s in images.shape[1:])
-    fingerprint = training_fingerprint(config=config, image_shape=image_shape, seed=seed, selection_sha256=selection_sha256)
+    fingerprint = training_fingerprint(config=config, image_shape=image_shape, seed=seed, selection_sha256=selection_sha256,
+                                       curves=None if curve is None else curve.settings())
     resume_from, resume_step = resumable_checkpoint(model_dir, fingerprint)
     if resume_from is not None:
         truncate_metric_logs(log_dir, resume_step)
@@ -133,8 +141,9 @@ def train_diffusion(
         gradient_clip_val=config.grad_clip or None,
         log_every_n_steps=config.log_every_n_steps,
         logger=logger,
-        callbacks=[resume_state, SampleGridLogger(every_n_steps=config.sample_every_n_steps), *callbacks,
-                   *([StepProgressBar()] if progress else [])],
+        # The curve before the checkpoint callback: a resume point's curve value is already logged.
+        callbacks=[resume_state, SampleGridLogger(every_n_steps=config.sample_every_n_steps),
+                   *([] if curve is None else [curve]), *callbacks, *([StepProgressBar()] if progress else [])],
         default_root_dir=str(model_dir),
         use_distributed_sampler=False,  # the batch sampler splits each global batch by rank itself
         limit_val_batches=0,

@@ -33,6 +33,7 @@ KEY_N_REFERENCE = "n_reference"
 KEY_N_TRAIN = "n_train"
 KEY_ENCODER = "encoder"
 KEY_ENCODER_INPUT_SIZE = "encoder_input_size"
+KEY_TRAIN_STEPS = "steps"                      # train summary (paths.train_summary): optimizer steps the model trained
 
 # The metrics compare summarises, and which way is better for each (density: ~1 when the samples
 # follow the real density, > 1 when they crowd its dense regions, so neither).

@@ -11,6 +11,7 @@ from gencurate.config import Params
 from gencurate.io import write_json, write_text
 from gencurate.metrics import keys as K
 from gencurate.report import layout
+from gencurate.report.convergence import convergence_report
 from gencurate.report.curves import curves_to_figure, read_loss_curve
 from gencurate.report.figures import grids_to_figure, method_colors, summary_to_bar_chart
 from gencurate.report.independence import independence_section
@@ -28,6 +29,7 @@ CLAIMS = "claims"                    # {"full < typicality": "held" | "failed" |
 PAIRWISE = "pairwise_fd"             # {"a vs b": share of draws a wins, difference interval, verdict}
 # Memorisation details have their own section; the ranking table keeps the headline share.
 MEMORISATION_DETAIL = (K.KEY_MEMORISATION_CONTROL, K.KEY_MEMORISATION_EXCESS, K.KEY_COPY_SSIM, K.KEY_COPY_PSNR)
+CONVERGENCE = "convergence"          # summary.json: {method: "at convergence" | "at a fixed budget, still improving" | ...}
 
 
 def summary_document(summary: dict, check, pairs=()) -> dict:
@@ -87,7 +89,6 @@ def write_comparison(
     means = {m: summary[m][K.KEY_FD][MEAN] for m in ranking}
     pairs = all_pairs(draws, means, ranking, K.KEY_FD, confidence=cfg.confidence)
     document = summary_document(summary, check, pairs)
-    write_json(out_dir / layout.SUMMARY_FILE, document)
 
     methods = [m for m in study.methods if m in set(table[METHOD])]
     sections = [
@@ -113,6 +114,9 @@ def write_comparison(
         curve.to_csv(out_dir / layout.LOSS_CURVES / layout.loss_curve_name(m, s), sep="\t", index=False)
     if found:
         curves_to_figure(found, out_dir / layout.LOSS_FIGURE, colors=colors)
+    convergence = convergence_report(params, methods, out_dir, colors=colors)
+    document[CONVERGENCE] = convergence.labels
+    write_json(out_dir / layout.SUMMARY_FILE, document)
 
     selection_map = layout.selection_map(paths)
     # The link is relative to where the report will live (paths.comparison), not to out_dir.
@@ -124,6 +128,7 @@ def write_comparison(
         samples_figure=layout.SAMPLES_FIGURE, loss_figure=layout.LOSS_FIGURE if found else None,
         missing_curves=[f"{m} seed {s}" for (m, s), c in curves.items() if c is None],
         selection_map=map_link, human=human, sections=sections,
+        convergence=convergence.markdown, steps=convergence.steps,
     )
     write_text(out_dir / layout.REPORT_FILE, text)
     return document

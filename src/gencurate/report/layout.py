@@ -19,6 +19,10 @@ LOSS_CURVES = "train_loss"         # <method>-seed<s>.tsv (step, loss): DVC plot
 DVCLIVE_LOSS_TSV = Path("plots") / "metrics" / "train" / "loss.tsv"
 SELECTION_MAP = "map.png"          # written by the select stage into paths.selection_report
 COPIES_FIGURE = "copies-{method}.png"  # a method's closest sample/training pairs (memorisation section)
+FD_CURVES_FIGURE = "fd_curves.png"  # every run's validation FD over training in one panel
+FD_CURVES = "fd_curves"            # <method>-seed<s>.tsv (step, fd, precision, recall): DVC plots of the same
+# Where the train stage's validation curves (dvclive, gencurate.diffusion.curves) sit inside paths.train_log_dir.
+DVCLIVE_EVAL_DIR = Path("plots") / "metrics" / "eval"
 
 
 def comparison_file(paths: PathsConfig, name: str) -> Path:
@@ -39,3 +43,7 @@ def dvclive_loss(paths: PathsConfig, method: str, seed: int) -> Path:
 
 def selection_map(paths: PathsConfig) -> Path:
     return Path(paths.selection_report) / SELECTION_MAP
+
+
+def dvclive_eval_dir(paths: PathsConfig, method: str, seed: int) -> Path:
+    return paths.train_log_dir(method, seed) / DVCLIVE_EVAL_DIR

@@ -24,14 +24,18 @@ def _cell(stat: Mapping[str, float]) -> str:
     return f"{stat[MEAN]:.4g} ± {stat[STD]:.2g}" if stat[N] > 1 else f"{stat[MEAN]:.4g}"
 
 
-def ranking_table(summary: Mapping, ranking: Sequence[str], keys: Sequence[str]) -> str:
-    """Markdown table, one row per method in `ranking` order: mean [interval] (or ± seed std) of each metric."""
+def ranking_table(summary: Mapping, ranking: Sequence[str], keys: Sequence[str],
+                  steps: Mapping[str, str] | None = None) -> str:
+    """Markdown table, one row per method in `ranking` order: mean [interval] (or ± seed std) of each metric
+    (and, with `steps`, the training steps each method's models had)."""
     header = ["rank", "method", *(LABELS.get(k, k) + ARROWS.get(k, "") for k in keys), "seeds"]
+    header += ["steps"] if steps is not None else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, method in enumerate(ranking, 1):
         stats = summary[method]
         seeds = max(s[N] for s in stats.values())
-        lines.append("| " + " | ".join([str(rank), method, *(_cell(stats[k]) for k in keys), str(seeds)]) + " |")
+        extra = [steps.get(method, "–")] if steps is not None else []
+        lines.append("| " + " | ".join([str(rank), method, *(_cell(stats[k]) for k in keys), str(seeds), *extra]) + " |")
     return "\n".join(lines)
 
 
@@ -49,6 +53,8 @@ def comparison_markdown(
     selection_map: str | None,
     human: str | None,
     sections: Sequence[str] = (),
+    convergence: str | None = None,
+    steps: Mapping[str, str] | None = None,
 ) -> str:
     """The whole comparison.md; figure and map arguments are links relative to the report; `sections`
     (Markdown, each with its own heading) follow the ranking."""
@@ -57,16 +63,16 @@ def comparison_markdown(
         setup_text,
         ranking_text,
         "## Ranking by FD (lower is better)",
-        ranking_table(summary, ranking, keys),
+        ranking_table(summary, ranking, keys, steps),
         *sections,
         "## Metrics",
         f"![metric bar charts]({metrics_figure})",
-        *sections,
         "## Samples",
         f"![sample grids of every model]({samples_figure})",
         "## Training loss",
         (f"![training loss of every run]({loss_figure})" if loss_figure else "No run has a dvclive loss curve.")
         + (f" No loss curve for: {', '.join(missing_curves)}." if missing_curves and loss_figure else ""),
+        *([convergence.strip()] if convergence else []),
         "## Selections",
         f"Where each method's subset lies in the selection embedding: [selection map]({selection_map})."
         if selection_map else "The select stage wrote no selection map.",

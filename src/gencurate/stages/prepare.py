@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gencurate.data.card import write_dataset_card
 from gencurate.data.pipeline import prepare_dataset, write_table
+from gencurate.data.splits import REFERENCE
 from gencurate.io import atomic_path
 from gencurate.npyrows import NpyRows
 from gencurate.stages.common import stage_params
@@ -27,3 +28,13 @@ def main(args: argparse.Namespace) -> None:
     counts = result.manifest["split"].value_counts().to_dict()
     print(f"prepare: kept {len(result.manifest)} images ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
           f"removed {len(result.rejected)} -> {paths.prepared}, {paths.dataset_card}")
+    check_reference_size(counts.get(REFERENCE, 0), params.evaluate.num_samples)
+
+
+def check_reference_size(n_reference: int, num_samples: int) -> None:
+    """The final metrics draw evaluate.num_samples reference images: fail now, not after training."""
+    if n_reference < num_samples:
+        raise ValueError(
+            f"the reference split holds {n_reference} images but evaluate.num_samples is {num_samples}: "
+            "lower evaluate.num_samples or prepare.validation_fraction, or raise prepare.reference_fraction"
+        )

@@ -1,22 +1,81 @@
 """`gencurate train [--method M --seed S]`: train a DDPM on one selection (every study item by default).
 
-Reads `paths.images` and `paths.selection(M)`; writes `paths.checkpoint(M, S)` (plus the
-resumable last.ckpt beside it) and dvclive logs under `paths.train_log_dir(M, S)`.
+Reads `paths.images` and `paths.selection(M)` and, for the validation curves, the validation rows
+of `paths.embedding("evaluation")`; writes `paths.checkpoint(M, S)` (plus the resumable last.ckpt
+beside it), dvclive logs under `paths.train_log_dir(M, S)` and `paths.train_summary(M, S)`.
+Each method trains `train.steps_by_method[M]` steps if listed, else `train.steps`.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import NamedTuple
 
-from gencurate.config import PathsConfig, TrainConfig
-from gencurate.diffusion.checkpoint import save_checkpoint
+import numpy as np
+import pandas as pd
+
+from gencurate.config import Params
+from gencurate.data.splits import VALIDATION
+from gencurate.diffusion.checkpoint import KEY_STEP, save_checkpoint
+from gencurate.diffusion.curves import ValidationCurve
 from gencurate.diffusion.datamodule import load_selected_images
 from gencurate.diffusion.training import train_diffusion
-from gencurate.io import file_sha256
+from gencurate.io import file_sha256, read_json, read_npy, write_json
+from gencurate.metrics.evaluation import check_embedding_meta, check_reference_features
+from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.stages.common import stage_params, study_items
 
+CHECK_IMAGES = 8  # validation images embedded again to prove the stored features match the encoder
 
-def train_item(paths: PathsConfig, config: TrainConfig, method: str, seed: int) -> None:
+
+class CurveInputs(NamedTuple):
+    """The evaluation encoder (loaded once) as an embed function, its name, and the validation features [V x D]."""
+
+    embed: Callable[[np.ndarray], np.ndarray]
+    encoder: str
+    validation: np.ndarray
+
+
+def load_curve_inputs(params: Params) -> CurveInputs:
+    """The validation rows of the stored evaluation embedding and the encoder that made it, checked
+    the way the evaluate stage checks the reference side; samples are embedded the same way."""
+    from gencurate.encoders import embed_images, load_encoder
+
+    paths, enc_cfg = params.paths, params.encoders.evaluation
+    splits = pd.read_parquet(paths.manifest, columns=["id", "split"])["split"].to_numpy()
+    rows = np.flatnonzero(splits == VALIDATION)
+    features = read_npy(paths.embedding("evaluation"))
+    if len(features) != len(splits):
+        raise ValueError(f"{paths.embedding('evaluation')} must have one row per manifest row; rerun embed")
+    enc = load_encoder(enc_cfg.name, weights=enc_cfg.weights, input_size=enc_cfg.input_size, device=params.evaluate.accelerator)
+    check_embedding_meta(
+        read_json(paths.embedding_meta("evaluation")), name=enc.name, weights={enc_cfg.weights, enc.weights},
+        input_size=enc.input_size, dim=enc.dim, rows=len(splits), images_path=paths.images,
+    )
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        return embed_images(enc, np.asarray(images), batch_size=params.embed.batch_size, num_workers=0, progress=False,
+                            normalise=False)
+
+    validation = np.asarray(features[rows])
+    if len(rows):
+        check_reference_features(validation[:CHECK_IMAGES], embed(read_npy(paths.images)[rows[:CHECK_IMAGES]]))
+    return CurveInputs(embed, f"{enc.name}@{enc.input_size}", validation)
+
+
+def validation_curve(params: Params, inputs: CurveInputs) -> ValidationCurve:
+    train, sample = params.train, params.sample
+    return ValidationCurve(
+        every_n_steps=train.eval_every_n_steps, num_samples=train.eval_num_samples, sampler=sample.sampler,
+        sampler_steps=sample.steps, eta=sample.eta, batch_size=sample.batch_size, seed=sample.seed,
+        embed=inputs.embed, validation=inputs.validation, prc_k=params.evaluate.prc_k,
+        bootstrap_rounds=train.eval_bootstrap_rounds, encoder=inputs.encoder,
+    )
+
+
+def train_item(params: Params, method: str, seed: int, curve_inputs: CurveInputs | None) -> None:
+    paths, config = params.paths, params.train.for_method(method)
     selection = paths.selection(method)
     result = train_diffusion(
         images=load_selected_images(paths.images, selection),
@@ -25,12 +84,17 @@ def train_item(paths: PathsConfig, config: TrainConfig, method: str, seed: int) 
         selection_sha256=file_sha256(selection),
         model_dir=paths.model_dir(method, seed),
         log_dir=paths.train_log_dir(method, seed),
+        curve=None if curve_inputs is None else validation_curve(params, curve_inputs),
     )
     if result.is_global_zero:
-        save_checkpoint(paths.checkpoint(method, seed), result.checkpoint())
+        checkpoint = result.checkpoint()
+        save_checkpoint(paths.checkpoint(method, seed), checkpoint)
+        write_json(paths.train_summary(method, seed), {KEY_TRAIN_STEPS: int(checkpoint[KEY_STEP])})
 
 
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
-    for method, seed in study_items(params, args):
-        train_item(params.paths, params.train, method, seed)
+    items = list(study_items(params, args))
+    curve_inputs = load_curve_inputs(params) if params.train.eval_every_n_steps else None
+    for method, seed in items:
+        train_item(params, method, seed, curve_inputs)
