@@ -248,7 +248,7 @@ def test_a_quiet_run_prints_a_step_bar_and_no_lightning_banners(tmp_path, capfd,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         quiet_lightning()
-        train_diffusion(images=toy_images(), config=tiny_config(steps=3), seed=0, selection_sha256="abc",
+        train_diffusion(images=toy_images(), config=tiny_config(steps=3), seed=0, selection_sha256="abc", curve=None,
                         model_dir=tmp_path / "model", log_dir=tmp_path / "logs", progress=True)
     out, err = capfd.readouterr()
     printed = out + err + caplog.text
