@@ -56,6 +56,8 @@ def _setup(tmp_path, default_params_dict, *, budget=20, methods=METHODS, n_train
     p.paths.manifest.parent.mkdir(parents=True)
     manifest.to_parquet(p.paths.manifest)
     write_npy(p.paths.embedding("selection"), x)
+    images = np.random.default_rng(1).integers(0, 256, (len(manifest), 6, 6, 1), dtype=np.uint8)
+    write_npy(p.paths.images, images)
     return path, p, manifest
 
 
