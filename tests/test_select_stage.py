@@ -13,9 +13,10 @@ import yaml
 from gencurate.cli import main as cli_main
 from gencurate.config import load_params
 from gencurate.io import read_ids, write_npy
+from gencurate.selection.gallery import GALLERY_DIR
 from gencurate.selection.stats import (
-    CLASS_HISTOGRAM, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, OUTLIER_SHARE,
-    RUNTIME_SECONDS, STATS_FILE,
+    CLASS_HISTOGRAM, GROUP_SHARES, IMBALANCE, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, N_POOL,
+    NORMALISED_ENTROPY, OUTLIER_SHARE, REMOVED, REMOVED_FILE, RUNTIME_SECONDS, STATS_FILE,
 )
 
 METHODS = ["full", "random", "coreset", "typicality", "typiclust"]
@@ -167,3 +168,36 @@ def test_bad_ivf_params_are_one_line_errors(tmp_path, default_params_dict, capsy
         assert cli_main(["select", "--params", str(path)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
+
+
+def test_select_stage_balanced_variant_removals_and_galleries(tmp_path, default_params_dict):
+    methods = ["random", "random+balanced", "prototypes"]
+    params = default_params_dict
+    params["select"].update(drop_outliers=0.1, semdedup_threshold=0.999, map_tsne_max=0)
+    path, p, manifest = _setup(tmp_path, params, methods=methods, budget=30)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    report = Path(p.paths.selection_report)
+    stats = json.loads((report / STATS_FILE).read_text())
+    removed = pd.read_csv(report / REMOVED_FILE)
+    assert stats["dataset"][REMOVED] == {"outlier": 15} and stats["dataset"][N_POOL] == 135
+    assert list(removed.columns) == ["id", "reason", "partner_id", "similarity"] and len(removed) == 15
+    train = manifest[manifest["split"] == "train"]
+    labelled = train[train["label"] >= 0]
+    for method in methods:
+        ids = read_ids(p.paths.selection(method))
+        assert not set(ids) & set(removed["id"]), "removed images are never picked"
+        assert (report / GALLERY_DIR / f"{method}.png").read_bytes()[:4] == b"\x89PNG"
+        assert set(stats["methods"][method][GROUP_SHARES]) == set(NAMES)
+    picked = labelled[labelled["id"].isin(read_ids(p.paths.selection("random+balanced")))]
+    counts = picked["label_name"].value_counts()
+    assert counts.max() - counts.min() <= 1 and counts.sum() >= 30 - 5  # rows without a label: 5 at most
+    assert stats["methods"]["random+balanced"][IMBALANCE][NORMALISED_ENTROPY] > 0.99
+    data_shares = stats["dataset"][GROUP_SHARES]
+    assert sum(s["data"] for s in data_shares.values()) == pytest.approx(1.0)
+
+
+def test_balanced_methods_need_a_grouping(tmp_path, default_params_dict, capsys):
+    default_params_dict["select"]["balance"] = "none"
+    path, _, _ = _setup(tmp_path, default_params_dict, methods=["typicality+balanced"])
+    assert cli_main(["select", "--params", str(path)]) == 2
+    assert "select.balance: is none, but study.methods lists typicality+balanced" in capsys.readouterr().err

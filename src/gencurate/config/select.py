@@ -26,7 +26,7 @@ class SelectConfig:
     drop_outliers: float = 0.0  # share of least typical train images removed before any method
     semdedup_threshold: float | None = None  # cosine similarity; None: SemDeDup off
     semdedup_clusters: int = 10  # k-means clusters within which SemDeDup compares
-    map_tsne_max: int = 12000  # the selection map is a t-SNE up to this many train images, PCA above
+    map_tsne_max: int = 5000  # the selection map is a t-SNE up to this many train images, PCA above
 
     def __post_init__(self) -> None:
         require(self.budget >= 1, "select.budget", "must be >= 1")
