@@ -15,6 +15,7 @@ from gencurate.report.curves import curves_to_figure, read_loss_curve
 from gencurate.report.figures import grids_to_figure, method_colors, summary_to_bar_chart
 from gencurate.report.markdown import comparison_markdown
 from gencurate.report.ranking import check_ranking, ranking_paragraph
+from gencurate.report.selection import selection_section
 from gencurate.report.summary import METHOD, metrics_to_summary, rank_methods
 
 RANKING = "ranking"                  # summary.json: the ranking check beside the per-method entries
@@ -80,5 +81,6 @@ def write_comparison(params: Params, table: pd.DataFrame, out_dir: str | Path, *
         missing_curves=[f"{m} seed {s}" for (m, s), c in curves.items() if c is None],
         selection_map=map_link, human=human,
     )
+    text += "\n" + selection_section(paths, summary, ranking, study.seeds, out_dir) + "\n"
     write_text(out_dir / layout.REPORT_FILE, text)
     return document

@@ -106,7 +106,7 @@ def counts_to_imbalance(counts: np.ndarray) -> dict:
     counts = np.asarray(counts, dtype=np.float64)
     p = counts / counts.sum()
     nonzero = p[p > 0]
-    entropy = float(-(nonzero * np.log(nonzero)).sum())
+    entropy = float(-(nonzero * np.log(nonzero)).sum()) + 0.0  # no -0.0 for one group
     return {
         NORMALISED_ENTROPY: entropy / math.log(len(counts)) if len(counts) > 1 else 1.0,
         MAX_MIN_RATIO: float(counts.max() / counts.min()) if counts.min() > 0 else None,
