@@ -15,7 +15,7 @@ from gencurate.config import load_params
 from gencurate.io import read_ids, write_npy
 from gencurate.selection.gallery import GALLERY_DIR
 from gencurate.selection.stats import (
-    CLASS_HISTOGRAM, GROUP_SHARES, IMBALANCE, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, N_POOL,
+    CLASS_HISTOGRAM, GROUP_SHARES, GROUPED_BY, IMBALANCE, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, N_POOL,
     NORMALISED_ENTROPY, OUTLIER_SHARE, REMOVED, REMOVED_FILE, RUNTIME_SECONDS, STATS_FILE,
 )
 
@@ -201,3 +201,20 @@ def test_balanced_methods_need_a_grouping(tmp_path, default_params_dict, capsys)
     path, _, _ = _setup(tmp_path, default_params_dict, methods=["typicality+balanced"])
     assert cli_main(["select", "--params", str(path)]) == 2
     assert "select.balance: is none, but study.methods lists typicality+balanced" in capsys.readouterr().err
+
+
+def test_balance_by_clusters_splits_the_budget_over_kmeans_clusters(tmp_path, default_params_dict):
+    default_params_dict["select"].update(balance="clusters", clusters=3, map_tsne_max=0)
+    path, p, manifest = _setup(tmp_path, default_params_dict, methods=["coreset+balanced"], budget=30)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())
+    assert stats["dataset"][GROUPED_BY] == "labels"  # the report keeps the classes
+    ids = read_ids(p.paths.selection("coreset+balanced"))
+    train = manifest[manifest["split"] == "train"].reset_index(drop=True)
+    from gencurate.selection.kmeans import embeddings_to_clusters
+    from gencurate.stages.select import load_train
+
+    x, _, _ = load_train(load_params(path))
+    clusters = embeddings_to_clusters(x, 3, seed=0)
+    counts = np.bincount(clusters[train["id"].isin(ids).to_numpy()], minlength=3)
+    assert counts.sum() == 30 and counts.tolist() == np.minimum(np.bincount(clusters, minlength=3), 10).tolist()

@@ -65,12 +65,13 @@ def _labels(train: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     return labels, names
 
 
-def train_groups(params: Params, x: np.ndarray, labels: np.ndarray | None, names) -> tuple[np.ndarray, list[str], str]:
-    """The groups of `select.balance` (and of the report) over the (N, D) rows `x`: the manifest's
-    classes when it has any (and balance is not `clusters`), else k-means clusters ->
-    ((N,) int groups or -1, names, "labels" or "clusters")."""
+def train_groups(
+    params: Params, x: np.ndarray, labels: np.ndarray | None, names, *, use_labels: bool
+) -> tuple[np.ndarray, list[str], str]:
+    """Groups of the (N, D) rows `x`: the manifest's classes when `use_labels` and it has any,
+    else `select.clusters` k-means clusters -> ((N,) int groups or -1, names, "labels" or "clusters")."""
     cfg = params.select
-    if cfg.balance != "clusters" and labels is not None and (labels >= 0).any():
+    if use_labels and labels is not None and (labels >= 0).any():
         groups, group_names = labels_to_groups(labels, names)
         return groups, group_names, "labels"
     clusters = embeddings_to_clusters(x, min(cfg.clusters, len(x)), seed=cfg.seed)
@@ -118,8 +119,9 @@ def main(args: argparse.Namespace) -> None:
     labels, names = _labels(train)
     pool_groups = None
     if balanced:
-        pool_groups, _, grouped_by = train_groups(params, x_pool, None if labels is None else labels[pool], names
-                                                  if names is None else names[pool])
+        pool_groups, _, grouped_by = train_groups(
+            params, x_pool, None if labels is None else labels[pool], None if names is None else names[pool],
+            use_labels=cfg.balance == "labels")
         print(f"select: balanced methods split the budget over {len(np.unique(pool_groups))} {grouped_by}",
               flush=True)
     options = dict(seed=cfg.seed, knn_k=cfg.knn_k, diversity_strength=cfg.diversity_strength,
@@ -138,7 +140,7 @@ def main(args: argparse.Namespace) -> None:
         runtimes[method] = time.perf_counter() - start + (knn_seconds if base == TYPICALITY else 0.0)
         print(f"select: {method}: {len(picks[method])} of {n} train images in {runtimes[method]:.1f} s", flush=True)
 
-    groups, group_names, grouped_by = train_groups(params, x, labels, names)
+    groups, group_names, grouped_by = train_groups(params, x, labels, names, use_labels=True)  # report: classes
     removed_counts = {reason: int((removed[REASON] == reason).sum()) for reason in sorted(set(removed[REASON]))}
     stats, figure = selections_to_report(
         x, picks, runtimes, knn_distances=knn_distances, labels=labels, label_names=names, groups=groups,
