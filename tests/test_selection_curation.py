@@ -105,7 +105,7 @@ def test_semdedup_removes_planted_near_duplicates_and_keeps_the_most_typical_of_
 
 
 def test_pool_drops_semdedup_duplicates_then_the_least_typical_share():
-    x, origin = _planted_duplicates()
+    x, _ = _planted_duplicates()
     far = _unit(np.r_[x[:2] * -1.0])  # two rows with no close neighbour of the planted ones
     x = np.vstack([x, far])
     dist, _ = knn_search(x, 3, desc=None)

@@ -45,7 +45,7 @@ def test_section_lists_imbalance_by_fd_and_shows_galleries_beside_grids(tmp_path
     out = tmp_path / "out"
     text = selection_section(paths, summary, ["typicality+balanced", "typicality", "coreset"], [0, 1], out)
     lines = text.splitlines()
-    rows = [line for line in lines if line.startswith("| typicality") or line.startswith("| coreset")]
+    rows = [line for line in lines if line.startswith(("| typicality", "| coreset"))]
     assert rows[0].startswith("| typicality+balanced | 0.31 | 1.000 | 1.00 |")
     assert rows[1].startswith("| typicality | 0.35 | 0.469 | 9.00 | shoe: 10.0% of the picks, 50.0% of the data")
     assert rows[2].startswith("| coreset | 0.5 | 0.000 | ∞ (a group has none) | shoe: 0.0%")

@@ -78,6 +78,62 @@ def train_groups(
     return clusters, [f"cluster {c}" for c in range(int(clusters.max()) + 1)], "clusters"
 
 
+def remove_before_selection(
+    params: Params, x: np.ndarray, typicality: np.ndarray, knn_distances: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
+    """SemDeDup and outlier removal (`train_to_pool`) -> (pool rows, removal table, (P, D) pool
+    embeddings, (P, knn_k) pool k-NN distances); without removals the pool is every row."""
+    cfg, n = params.select, len(x)
+    pool, removed = train_to_pool(x, typicality, drop_outliers=cfg.drop_outliers,
+                                  semdedup_threshold=cfg.semdedup_threshold,
+                                  semdedup_clusters=cfg.semdedup_clusters, seed=cfg.seed)
+    if len(pool) == n:
+        return pool, removed, x, knn_distances
+    counts = removed[REASON].value_counts().to_dict()
+    print(f"select: removed {len(removed)} of {n} train images before selection {counts}", flush=True)
+    require(cfg.budget <= len(pool) or set(params.study.methods) == {FULL}, "select.budget",
+            f"{cfg.budget} exceeds the {len(pool)} train images left after the removals")
+    require(cfg.knn_k < len(pool), "select.knn_k", f"must be smaller than the {len(pool)} images left")
+    x_pool = np.ascontiguousarray(x[pool])
+    pool_knn, _ = knn_search(x_pool, cfg.knn_k, nlist=cfg.knn_nlist, nprobe=cfg.knn_nprobe, seed=cfg.seed,
+                             desc="select k-NN (pool)")
+    return pool, removed, x_pool, pool_knn
+
+
+def pick_every_method(
+    params: Params, x_pool: np.ndarray, pool: np.ndarray, pool_groups: np.ndarray | None,
+    pool_knn: np.ndarray, knn_seconds: float,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Each method of study.methods on the pool -> ({method: train rows}, {method: seconds})."""
+    cfg = params.select
+    options = dict(seed=cfg.seed, knn_k=cfg.knn_k, diversity_strength=cfg.diversity_strength,
+                   min_cluster_size=cfg.typiclust_min_cluster_size, knn_distances=pool_knn,
+                   radius_rule=cfg.typicality_radius, n_clusters=cfg.clusters, prototypes_keep=cfg.prototypes_keep)
+    picks, runtimes = {}, {}
+    for method in params.study.methods:
+        base, is_balanced = split_method(method)
+        start = time.perf_counter()
+        if is_balanced:
+            rows = select_balanced(x_pool, pool_groups, base, cfg.budget, **options)
+        else:
+            rows = select(x_pool, base, cfg.budget, **options)
+        picks[method] = pool[rows]
+        # typicality's time includes the shared k-NN search it needs
+        runtimes[method] = time.perf_counter() - start + (knn_seconds if base == TYPICALITY else 0.0)
+        print(f"select: {method}: {len(rows)} of {len(x_pool)} images in {runtimes[method]:.1f} s", flush=True)
+    return picks, runtimes
+
+
+def removed_to_ids(removed: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """The removal table with train rows turned into manifest ids (removed.csv)."""
+    partner = removed[PARTNER].to_numpy()
+    return pd.DataFrame({
+        "id": ids[removed[ROW].to_numpy()], "reason": removed[REASON].to_numpy(),
+        "partner_id": np.where(partner >= 0, ids[np.maximum(partner, 0)], -1),
+        "similarity": removed[SIMILARITY].round(6).to_numpy(),
+    })
+
+
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
     cfg, paths, methods = params.select, params.paths, params.study.methods
@@ -100,21 +156,8 @@ def main(args: argparse.Namespace) -> None:
     index = "exact" if cfg.knn_nlist is None else f"IVF nlist={cfg.knn_nlist} nprobe={cfg.knn_nprobe}"
     print(f"select: {cfg.knn_k}-NN of {n} train images ({index}) in {knn_seconds:.1f} s", flush=True)
 
-    # Removals before any method runs; the methods then see only the pool (and its own k-NN).
     typicality = knn_distances_to_typicality(knn_distances)
-    pool, removed = train_to_pool(x, typicality, drop_outliers=cfg.drop_outliers,
-                                  semdedup_threshold=cfg.semdedup_threshold,
-                                  semdedup_clusters=cfg.semdedup_clusters, seed=cfg.seed)
-    x_pool, pool_knn = x, knn_distances
-    if len(pool) < n:
-        counts = removed[REASON].value_counts().to_dict()
-        print(f"select: removed {len(removed)} of {n} train images before selection {counts}", flush=True)
-        require(cfg.budget <= len(pool) or set(methods) == {FULL}, "select.budget",
-                f"{cfg.budget} exceeds the {len(pool)} train images left after the removals")
-        require(cfg.knn_k < len(pool), "select.knn_k", f"must be smaller than the {len(pool)} images left")
-        x_pool = np.ascontiguousarray(x[pool])
-        pool_knn, _ = knn_search(x_pool, cfg.knn_k, nlist=cfg.knn_nlist, nprobe=cfg.knn_nprobe, seed=cfg.seed,
-                                 desc="select k-NN (pool)")
+    pool, removed, x_pool, pool_knn = remove_before_selection(params, x, typicality, knn_distances)
 
     labels, names = _labels(train)
     pool_groups = None
@@ -124,21 +167,7 @@ def main(args: argparse.Namespace) -> None:
             use_labels=cfg.balance == "labels")
         print(f"select: balanced methods split the budget over {len(np.unique(pool_groups))} {grouped_by}",
               flush=True)
-    options = dict(seed=cfg.seed, knn_k=cfg.knn_k, diversity_strength=cfg.diversity_strength,
-                   min_cluster_size=cfg.typiclust_min_cluster_size, knn_distances=pool_knn,
-                   radius_rule=cfg.typicality_radius, n_clusters=cfg.clusters, prototypes_keep=cfg.prototypes_keep)
-    picks, runtimes = {}, {}
-    for method in methods:
-        base, is_balanced = split_method(method)
-        start = time.perf_counter()
-        if is_balanced:
-            rows = select_balanced(x_pool, pool_groups, base, cfg.budget, **options)
-        else:
-            rows = select(x_pool, base, cfg.budget, **options)
-        picks[method] = pool[rows]
-        # typicality's time includes the shared k-NN search it needs
-        runtimes[method] = time.perf_counter() - start + (knn_seconds if base == TYPICALITY else 0.0)
-        print(f"select: {method}: {len(picks[method])} of {n} train images in {runtimes[method]:.1f} s", flush=True)
+    picks, runtimes = pick_every_method(params, x_pool, pool, pool_groups, pool_knn, knn_seconds)
 
     groups, group_names, grouped_by = train_groups(params, x, labels, names, use_labels=True)  # report: classes
     removed_counts = {reason: int((removed[REASON] == reason).sum()) for reason in sorted(set(removed[REASON]))}
@@ -156,11 +185,7 @@ def main(args: argparse.Namespace) -> None:
     with atomic_path(paths.selection_report, directory=True) as tmp:
         write_json(tmp / STATS_FILE, stats)
         save_figure(figure, tmp / MAP_FILE)
-        pd.DataFrame({
-            "id": ids[removed[ROW].to_numpy()], "reason": removed[REASON].to_numpy(),
-            "partner_id": np.where(removed[PARTNER] >= 0, ids[removed[PARTNER].clip(lower=0)], -1),
-            "similarity": removed[SIMILARITY].round(6).to_numpy(),
-        }).to_csv(tmp / REMOVED_FILE, index=False)
+        removed_to_ids(removed, ids).to_csv(tmp / REMOVED_FILE, index=False)
         (tmp / GALLERY_DIR).mkdir()
         for method, rows in picks.items():
             shown, least = picks_to_gallery_rows(rows, typicality, seed=cfg.seed)
