@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from gencurate.selection.knn import single_threaded
+
 MAP_FILE = "map.png"
 MAP_MAX_POINTS = 20_000  # background points drawn per panel
 MAP_COLUMNS = 3
@@ -37,7 +39,11 @@ def embeddings_to_map(embeddings: np.ndarray, *, seed: int = 0, tsne_max: int = 
         dims = min(TSNE_PCA_DIMS, embeddings.shape[1], n)
         reduced = PCA(n_components=dims, random_state=seed).fit_transform(embeddings) if dims > 2 else embeddings
         tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed)
-        return tsne.fit_transform(np.asarray(reduced, dtype=np.float32)).astype(np.float32), TSNE_MAP
+        # One OpenMP thread: the same coordinates whatever the core count, and on a shared machine
+        # idle OpenMP threads spin-wait (benchmarks/results/selection_radius.json, map_seconds).
+        with single_threaded():
+            coords = tsne.fit_transform(np.asarray(reduced, dtype=np.float32))
+        return coords.astype(np.float32), TSNE_MAP
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, MAP_MAX_POINTS), replace=False))
     pca = PCA(n_components=2, random_state=seed).fit(embeddings[fit_rows])
