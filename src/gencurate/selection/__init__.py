@@ -118,7 +118,8 @@ def select_balanced(
     embeddings: np.ndarray, groups: np.ndarray, method: str, budget: int, *, knn_k: int = 20,
     knn_distances: np.ndarray | None = None, **options,
 ) -> np.ndarray:
-    """`method` applied within each group of (N,) int `groups` (classes or clusters), the budget
+    """`method` applied within each group of (N,) int `groups` (classes or clusters; every value is a
+    group, so rows without a label, -1, form one of their own), the budget
     split equally, capped by what a group holds and the rest redistributed (`split_budget`)
     -> sorted unique (budget,) int64 rows.
 
