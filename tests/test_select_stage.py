@@ -218,3 +218,17 @@ def test_balance_by_clusters_splits_the_budget_over_kmeans_clusters(tmp_path, de
     clusters = embeddings_to_clusters(x, 3, seed=0)
     counts = np.bincount(clusters[train["id"].isin(ids).to_numpy()], minlength=3)
     assert counts.sum() == 30 and counts.tolist() == np.minimum(np.bincount(clusters, minlength=3), 10).tolist()
+
+
+def test_budget_radius_is_reported_and_used(tmp_path, default_params_dict):
+    default_params_dict["select"].update(typicality_radius="budget", map_tsne_max=0)
+    path, p, _ = _setup(tmp_path, default_params_dict, methods=["typicality"], budget=20)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    from gencurate.stages.select import load_train
+
+    x, _, _ = load_train(load_params(path))
+    d = np.linalg.norm(x[:, None, :].astype(np.float64) - x[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    eighth = np.median(np.sort(d, axis=1)[:, 7])  # round(150 / 20) = 8th neighbour
+    stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())
+    assert stats["dataset"]["typicality_radius"] == pytest.approx(eighth)

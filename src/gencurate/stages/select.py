@@ -19,14 +19,15 @@ from gencurate.config.strict import require
 from gencurate.config.study import split_method
 from gencurate.io import atomic_path, read_npy, write_ids, write_json
 from gencurate.npyrows import NpyRows
-from gencurate.selection import FULL, TYPICALITY, as_embeddings, knn_search, select, select_balanced
+from gencurate.selection import BUDGET, FULL, TYPICALITY, as_embeddings, knn_search, select, select_balanced
 from gencurate.selection.gallery import GALLERY_DIR, gallery_figure, picks_to_gallery_rows
 from gencurate.selection.kmeans import embeddings_to_clusters
 from gencurate.selection.prefilter import PARTNER, REASON, ROW, SIMILARITY, train_to_pool
 from gencurate.selection.stats import (
-    MAP_FILE, N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, labels_to_groups, save_figure, selections_to_report,
+    MAP_FILE, N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups, save_figure,
+    selections_to_report,
 )
-from gencurate.selection.typicality import knn_distances_to_typicality
+from gencurate.selection.typicality import embeddings_to_budget_radius, knn_distances_to_typicality
 from gencurate.stages.common import stage_params
 
 TRAIN_SPLIT = "train"
@@ -171,9 +172,13 @@ def main(args: argparse.Namespace) -> None:
 
     groups, group_names, grouped_by = train_groups(params, x, labels, names, use_labels=True)  # report: classes
     removed_counts = {reason: int((removed[REASON] == reason).sum()) for reason in sorted(set(removed[REASON]))}
+    extra = {N_POOL: int(len(pool)), REMOVED: removed_counts}
+    if cfg.typicality_radius == BUDGET:  # the r typicality used, instead of the median K-NN distance
+        extra[TYPICALITY_RADIUS] = embeddings_to_budget_radius(x_pool, cfg.budget, knn_distances=pool_knn,
+                                                               seed=cfg.seed)
     stats, figure = selections_to_report(
         x, picks, runtimes, knn_distances=knn_distances, labels=labels, label_names=names, groups=groups,
-        group_names=group_names, grouped_by=grouped_by, dataset_extra={N_POOL: int(len(pool)), REMOVED: removed_counts},
+        group_names=group_names, grouped_by=grouped_by, dataset_extra=extra,
         seed=cfg.seed, tsne_max=cfg.map_tsne_max,
     )
 
