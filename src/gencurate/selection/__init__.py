@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gencurate.config.select import SelectConfig
 from gencurate.selection.balanced import select_within_groups
 from gencurate.selection.coreset import kcenter_greedy
 from gencurate.selection.knn import knn_search
@@ -58,7 +59,7 @@ def select_in_order(
     min_cluster_size: int = 5,
     knn_distances: np.ndarray | None = None,
     radius_rule: str = KNN_MEDIAN,
-    n_clusters: int | None = None,
+    n_clusters: int = SelectConfig.clusters,
     prototypes_keep: str = EASY,
 ) -> np.ndarray:
     """Like `select`, but rows in the order the method picked them (random: draw order).
@@ -92,7 +93,7 @@ def select_in_order(
         raise ValueError(f"min_cluster_size must be >= 1, got {min_cluster_size}")
     if radius_rule not in (KNN_MEDIAN, BUDGET):
         raise ValueError(f"radius_rule must be {KNN_MEDIAN!r} or {BUDGET!r}, got {radius_rule!r}")
-    if method == PROTOTYPES and (n_clusters is None or n_clusters < 1):
+    if method == PROTOTYPES and n_clusters < 1:
         raise ValueError(f"prototypes needs n_clusters >= 1, got {n_clusters}")
     if knn_distances is not None and np.shape(knn_distances) != (n, knn_k):
         raise ValueError(f"knn_distances must be ({n}, {knn_k}), got {np.shape(knn_distances)}")
