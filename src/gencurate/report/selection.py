@@ -61,8 +61,8 @@ def selection_section(
         parts.append(
             f"Balance over the {len(dataset[GROUP_SHARES])} {dataset[GROUPED_BY]} of the train split "
             f"(the data itself: normalised entropy {dataset[IMBALANCE][NORMALISED_ENTROPY]:.3f}, max/min "
-            f"{_ratio(dataset[IMBALANCE][MAX_MIN_RATIO])}). "
-            + (f"Removed before any method ran: {removed} ({dataset[N_POOL]} images left)." if removed else "")
+            f"{_ratio(dataset[IMBALANCE][MAX_MIN_RATIO])})."
+            + (f" Removed before any method ran: {removed} ({dataset[N_POOL]} images left)." if removed else "")
         )
         parts.append(imbalance_table(stats, summary, ranking))
     rows = ["| method | training images (64 random, 16 least typical) | samples (seed " f"{seeds[0]}) |", "|---|---|---|"]
