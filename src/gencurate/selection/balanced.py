@@ -36,8 +36,8 @@ def select_within_groups(
     """Apply `pick(rows, quota) -> (quota,) positions into rows` within each group of (N,) int
     `groups` with the quotas of `split_budget` -> (budget,) int64 rows, group by group
     (groups ascending; a group given all its rows takes them without calling `pick`)."""
-    values, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(values))]
+    _, inverse, sizes = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(sizes)[:-1])  # rows ascending per group
     quotas = split_budget(np.array([len(m) for m in members]), budget)
     order = []
     for rows, quota in zip(members, quotas):
