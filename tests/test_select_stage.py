@@ -232,3 +232,23 @@ def test_budget_radius_is_reported_and_used(tmp_path, default_params_dict):
     eighth = np.median(np.sort(d, axis=1)[:, 7])  # round(150 / 20) = 8th neighbour
     stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())
     assert stats["dataset"]["typicality_radius"] == pytest.approx(eighth)
+
+
+def test_semdedup_in_the_stage_lists_planted_copies_with_their_partner(tmp_path, default_params_dict):
+    default_params_dict["select"].update(semdedup_threshold=0.9999, semdedup_clusters=3, map_tsne_max=0)
+    path, p, manifest = _setup(tmp_path, default_params_dict, methods=["full", "coreset"], budget=20)
+    x = np.load(p.paths.embedding("selection"))
+    train_ids = manifest.loc[manifest["split"] == "train", "id"].to_numpy()
+    pairs = [(train_ids[0], train_ids[40]), (train_ids[1], train_ids[80])]
+    rng = np.random.default_rng(5)
+    for a, b in pairs:  # b: a near-identical copy of a
+        x[b] = x[a] + 1e-4 * rng.standard_normal(x.shape[1])
+        x[b] /= np.linalg.norm(x[b])
+    write_npy(p.paths.embedding("selection"), x)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    removed = pd.read_csv(Path(p.paths.selection_report) / REMOVED_FILE)
+    assert len(removed) == 2 and set(removed["reason"]) == {"semdedup"}
+    assert {frozenset(pair) for pair in zip(removed["id"], removed["partner_id"])} == {frozenset(q) for q in pairs}
+    assert (removed["similarity"] > 0.9999).all()
+    full = set(read_ids(p.paths.selection("full")))
+    assert len(full) == 148 and not full & set(removed["id"]) and set(removed["partner_id"]) <= full
