@@ -5,7 +5,7 @@ from gencurate.config import ParamsError, load_params, params_from_mapping, to_m
 
 def test_default_params_load(repo_root):
     params = load_params(repo_root / "params.yaml")
-    assert params.study.methods == ("full", "random", "coreset", "typicality")
+    assert params.study.methods == ("full", "random", "coreset", "typicality", "typicality+balanced")
     assert params.train.unet.channel_mults and isinstance(params.train.unet.channel_mults, tuple)
 
 
@@ -22,8 +22,19 @@ def test_round_trip(default_params_dict):
         (lambda d: d["train"]["diffusion"].update(schedule="cos"), "'cos' is not one of 'linear', 'cosine'"),
         (lambda d: d["select"].update(budget="many"), "select.budget: expected an integer"),
         (lambda d: d["select"].update(budget=0), "select.budget: must be >= 1"),
-        (lambda d: d["study"].update(methods=["random", "magic"]), "study.methods[1]: 'magic' is not one of"),
+        (lambda d: d["study"].update(methods=["random", "magic"]), "study.methods: unknown method 'magic'"),
         (lambda d: d["train"].update(hflip="yes"), "train.hflip: expected true or false"),
+        (lambda d: d["study"].update(methods=["typicality+fair"]), "study.methods: unknown modifier 'fair'"),
+        (lambda d: d["study"].update(methods=["full+balanced"]), "study.methods: 'full+balanced': full takes"),
+        (lambda d: d["study"].update(methods=["typicality@balanced"]), "study.methods: 'typicality@balanced' is not"),
+        (lambda d: d["select"].update(balance="classes"), "select.balance: 'classes' is not one of"),
+        (lambda d: d["select"].update(clusters=0), "select.clusters: must be >= 1"),
+        (lambda d: d["select"].update(prototypes_keep="medium"), "select.prototypes_keep: 'medium' is not one of"),
+        (lambda d: d["select"].update(typicality_radius="mean"), "select.typicality_radius: 'mean' is not one of"),
+        (lambda d: d["select"].update(drop_outliers=1.0), "select.drop_outliers: must be in [0, 1)"),
+        (lambda d: d["select"].update(semdedup_threshold=1.5), "select.semdedup_threshold: must be null"),
+        (lambda d: d["select"].update(semdedup_clusters=0), "select.semdedup_clusters: must be >= 1"),
+        (lambda d: d["select"].update(map_tsne_max=-1), "select.map_tsne_max: must be >= 0"),
         (lambda d: d["evaluate"].update(num_samples=10**6), "must not exceed sample.num_samples"),
         (lambda d: d["train"].update(steps_by_method={"ful": 2800}),
          "train.steps_by_method.ful: is not in study.methods (full, random, coreset, typicality)"),

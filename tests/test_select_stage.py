@@ -13,9 +13,10 @@ import yaml
 from gencurate.cli import main as cli_main
 from gencurate.config import load_params
 from gencurate.io import read_ids, write_npy
+from gencurate.selection.gallery import GALLERY_DIR
 from gencurate.selection.stats import (
-    CLASS_HISTOGRAM, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED, OUTLIER_SHARE,
-    RUNTIME_SECONDS, STATS_FILE,
+    CLASS_HISTOGRAM, GROUP_SHARES, GROUPED_BY, IMBALANCE, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED,
+    N_POOL, NORMALISED_ENTROPY, OUTLIER_SHARE, REMOVED, REMOVED_FILE, RUNTIME_SECONDS, STATS_FILE,
 )
 
 METHODS = ["full", "random", "coreset", "typicality", "typiclust"]
@@ -57,6 +58,8 @@ def _setup(tmp_path, default_params_dict, *, budget=20, methods=METHODS, n_train
     p.paths.manifest.parent.mkdir(parents=True)
     manifest.to_parquet(p.paths.manifest)
     write_npy(p.paths.embedding("selection"), x)
+    images = np.random.default_rng(1).integers(0, 256, (len(manifest), 6, 6, 1), dtype=np.uint8)
+    write_npy(p.paths.images, images)
     return path, p, manifest
 
 
@@ -167,3 +170,87 @@ def test_bad_ivf_params_are_one_line_errors(tmp_path, default_params_dict, capsy
         assert cli_main(["select", "--params", str(path)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
+
+
+def test_select_stage_balanced_variant_removals_and_galleries(tmp_path, default_params_dict):
+    methods = ["random", "random+balanced", "prototypes"]
+    params = default_params_dict
+    params["select"].update(drop_outliers=0.1, semdedup_threshold=0.999, map_tsne_max=0)
+    path, p, manifest = _setup(tmp_path, params, methods=methods, budget=30)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    report = Path(p.paths.selection_report)
+    stats = json.loads((report / STATS_FILE).read_text())
+    removed = pd.read_csv(report / REMOVED_FILE)
+    assert stats["dataset"][REMOVED] == {"outlier": 15} and stats["dataset"][N_POOL] == 135
+    assert list(removed.columns) == ["id", "reason", "partner_id", "similarity"] and len(removed) == 15
+    train = manifest[manifest["split"] == "train"]
+    labelled = train[train["label"] >= 0]
+    for method in methods:
+        ids = read_ids(p.paths.selection(method))
+        assert not set(ids) & set(removed["id"]), "removed images are never picked"
+        assert (report / GALLERY_DIR / f"{method}.png").read_bytes()[:4] == b"\x89PNG"
+        assert set(stats["methods"][method][GROUP_SHARES]) == set(NAMES)
+    picked = labelled[labelled["id"].isin(read_ids(p.paths.selection("random+balanced")))]
+    counts = picked["label_name"].value_counts()
+    assert counts.max() - counts.min() <= 1 and counts.sum() >= 30 - 5  # rows without a label: 5 at most
+    assert stats["methods"]["random+balanced"][IMBALANCE][NORMALISED_ENTROPY] > 0.99
+    data_shares = stats["dataset"][GROUP_SHARES]
+    assert sum(s["data"] for s in data_shares.values()) == pytest.approx(1.0)
+
+
+def test_balanced_methods_need_a_grouping(tmp_path, default_params_dict, capsys):
+    default_params_dict["select"]["balance"] = "none"
+    path, _, _ = _setup(tmp_path, default_params_dict, methods=["typicality+balanced"])
+    assert cli_main(["select", "--params", str(path)]) == 2
+    assert "select.balance: is none, but study.methods lists typicality+balanced" in capsys.readouterr().err
+
+
+def test_balance_by_clusters_splits_the_budget_over_kmeans_clusters(tmp_path, default_params_dict):
+    default_params_dict["select"].update(balance="clusters", clusters=3, map_tsne_max=0)
+    path, p, manifest = _setup(tmp_path, default_params_dict, methods=["coreset+balanced"], budget=30)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())
+    assert stats["dataset"][GROUPED_BY] == "labels"  # the report keeps the classes
+    ids = read_ids(p.paths.selection("coreset+balanced"))
+    train = manifest[manifest["split"] == "train"].reset_index(drop=True)
+    from gencurate.selection.kmeans import embeddings_to_clusters
+    from gencurate.stages.select import load_train
+
+    x, _, _ = load_train(load_params(path))
+    clusters = embeddings_to_clusters(x, 3, seed=0)
+    counts = np.bincount(clusters[train["id"].isin(ids).to_numpy()], minlength=3)
+    assert counts.sum() == 30 and counts.tolist() == np.minimum(np.bincount(clusters, minlength=3), 10).tolist()
+
+
+def test_budget_radius_is_reported_and_used(tmp_path, default_params_dict):
+    default_params_dict["select"].update(typicality_radius="budget", map_tsne_max=0)
+    path, p, _ = _setup(tmp_path, default_params_dict, methods=["typicality"], budget=20)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    from gencurate.stages.select import load_train
+
+    x, _, _ = load_train(load_params(path))
+    d = np.linalg.norm(x[:, None, :].astype(np.float64) - x[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    eighth = np.median(np.sort(d, axis=1)[:, 7])  # round(150 / 20) = 8th neighbour
+    stats = json.loads((Path(p.paths.selection_report) / STATS_FILE).read_text())
+    assert stats["dataset"]["typicality_radius"] == pytest.approx(eighth)
+
+
+def test_semdedup_in_the_stage_lists_planted_copies_with_their_partner(tmp_path, default_params_dict):
+    default_params_dict["select"].update(semdedup_threshold=0.9999, semdedup_clusters=3, map_tsne_max=0)
+    path, p, manifest = _setup(tmp_path, default_params_dict, methods=["full", "coreset"], budget=20)
+    x = np.load(p.paths.embedding("selection"))
+    train_ids = manifest.loc[manifest["split"] == "train", "id"].to_numpy()
+    pairs = [(train_ids[0], train_ids[40]), (train_ids[1], train_ids[80])]
+    rng = np.random.default_rng(5)
+    for a, b in pairs:  # b: a near-identical copy of a
+        x[b] = x[a] + 1e-4 * rng.standard_normal(x.shape[1])
+        x[b] /= np.linalg.norm(x[b])
+    write_npy(p.paths.embedding("selection"), x)
+    assert cli_main(["select", "--params", str(path)]) == 0
+    removed = pd.read_csv(Path(p.paths.selection_report) / REMOVED_FILE)
+    assert len(removed) == 2 and set(removed["reason"]) == {"semdedup"}
+    assert {frozenset(pair) for pair in zip(removed["id"], removed["partner_id"])} == {frozenset(q) for q in pairs}
+    assert (removed["similarity"] > 0.9999).all()
+    full = set(read_ids(p.paths.selection("full")))
+    assert len(full) == 148 and not full & set(removed["id"]) and set(removed["partner_id"]) <= full

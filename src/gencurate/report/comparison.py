@@ -18,6 +18,7 @@ from gencurate.report.independence import independence_section
 from gencurate.report.markdown import LABELS, comparison_markdown
 from gencurate.report.memorisation import memorisation_section, pairs_to_figure, read_pairs
 from gencurate.report.ranking import check_ranking, ranking_paragraph
+from gencurate.report.selection import selection_section
 from gencurate.report.spaces import inception_note, pixel_space_section
 from gencurate.report.summary import MEAN, METHOD, metrics_to_summary, rank_methods
 from gencurate.report.uncertainty import add_intervals, all_pairs, pairs_section, study_draws
@@ -130,5 +131,6 @@ def write_comparison(
         selection_map=map_link, human=human, sections=sections,
         convergence=convergence.markdown, steps=convergence.steps,
     )
+    text += "\n" + selection_section(paths, summary, ranking, study.seeds, out_dir) + "\n"
     write_text(out_dir / layout.REPORT_FILE, text)
     return document

@@ -1,20 +1,21 @@
-"""What each method picked: per-method statistics and a 2-D map of the picks (the select report)."""
+"""What each method picked: per-method statistics (stats.json of the select report), with the map."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
 
 from gencurate.selection.knn import knn_search
+from gencurate.selection.map import (  # noqa: F401  (re-exported: the report's figure helpers)
+    MAP_FILE, embeddings_to_map, save_figure, selections_to_map_figure,
+)
 from gencurate.selection.typicality import knn_distances_to_radius, knn_distances_to_typicality
 
 STATS_FILE = "stats.json"  # inside paths.selection_report
-MAP_FILE = "map.png"
+REMOVED_FILE = "removed.csv"  # ids removed before any method ran: id, reason, partner_id, similarity
 
 # Result keys (stats.json: {"dataset": {...}, "methods": {method: {...}}}).
 N_PICKED = "n"
@@ -23,12 +24,18 @@ MEAN_NEAREST_PICK_DISTANCE = "mean_nearest_pick_distance"  # to the nearest *oth
 OUTLIER_SHARE = "outlier_share"  # share of the dataset's outliers that were picked
 CLASS_HISTOGRAM = "class_histogram"  # label name -> count; null without labels
 RUNTIME_SECONDS = "runtime_seconds"
-TYPICALITY_RADIUS = "typicality_radius"  # r of the typicality method (median K-NN distance)
+TYPICALITY_RADIUS = "typicality_radius"  # r of the typicality method (select.typicality_radius)
 N_OUTLIERS = "n_outliers"
+GROUP_SHARES = "group_shares"  # group -> {"picked": share of the picks, "data": share of the train split}
+IMBALANCE = "imbalance"  # of the picks over the groups: {NORMALISED_ENTROPY, MAX_MIN_RATIO}
+NORMALISED_ENTROPY = "normalised_entropy"  # H(p) / log K over the K groups of the data; 1 = even
+MAX_MIN_RATIO = "max_min_ratio"  # largest / smallest group count; null when a group has none
+PICKED, DATA = "picked", "data"
+GROUPED_BY = "grouped_by"  # dataset: "labels" (the manifest's classes) or "clusters" (k-means)
+N_POOL = "n_pool"  # dataset: train images left for the methods after the removals
+REMOVED = "removed"  # dataset: reason -> count of train images removed before any method ran
 
 OUTLIER_FRACTION = 0.01  # "outliers": the 1% least typical rows
-MAP_MAX_POINTS = 20_000  # background points drawn per panel
-MAP_COLUMNS = 3
 
 
 def typicality_to_outliers(typicality: np.ndarray, fraction: float = OUTLIER_FRACTION) -> np.ndarray:
@@ -93,49 +100,44 @@ def picks_to_stats(
     }
 
 
-def embeddings_to_map(embeddings: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """(N, D) -> (N, 2) float32 PCA coordinates, fitted on at most MAP_MAX_POINTS rows."""
-    n = len(embeddings)
-    if embeddings.shape[1] < 2:
-        return np.column_stack([embeddings[:, 0], np.zeros(n)]).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, size=min(n, MAP_MAX_POINTS), replace=False))
-    pca = PCA(n_components=2, random_state=seed).fit(embeddings[fit_rows])
-    return pca.transform(embeddings).astype(np.float32)
+def counts_to_imbalance(counts: np.ndarray) -> dict:
+    """(K,) counts over the K groups of the data -> {NORMALISED_ENTROPY: H(p) / log K (1 for K = 1),
+    MAX_MIN_RATIO: max / min count (None when a group has none)}."""
+    counts = np.asarray(counts, dtype=np.float64)
+    p = counts / counts.sum()
+    nonzero = p[p > 0]
+    entropy = float(-(nonzero * np.log(nonzero)).sum()) + 0.0  # no -0.0 for one group
+    return {
+        NORMALISED_ENTROPY: entropy / math.log(len(counts)) if len(counts) > 1 else 1.0,
+        MAX_MIN_RATIO: float(counts.max() / counts.min()) if counts.min() > 0 else None,
+    }
 
 
-def selections_to_map_figure(
-    coords: np.ndarray, selections: Mapping[str, np.ndarray], outliers: np.ndarray, *, seed: int = 0
-) -> Figure:
-    """Small multiples, one panel per method: all rows grey, picks blue, the least typical 1% red
-    (purple diamonds where picked).
+def picks_to_group_shares(groups: np.ndarray, names: Sequence[str], picks: np.ndarray) -> tuple[dict, dict]:
+    """(N,) int groups in [0, K) (-1 = none), K names, (M,) picked rows -> ({name: {PICKED: share,
+    DATA: share}}, the picks' imbalance over the K groups); shares count rows with a group only."""
+    k = len(names)
+    data = np.bincount(groups[groups >= 0], minlength=k)
+    picked_groups = groups[picks]
+    picked = np.bincount(picked_groups[picked_groups >= 0], minlength=k)
+    shares = {
+        str(name): {PICKED: float(picked[g] / max(picked.sum(), 1)), DATA: float(data[g] / max(data.sum(), 1))}
+        for g, name in enumerate(names)
+    }
+    return shares, counts_to_imbalance(picked)
 
-    coords: (N, 2) map coordinates; selections: method -> picked rows.
-    """
-    n = len(coords)
-    rng = np.random.default_rng(seed)
-    background = np.sort(rng.choice(n, size=min(n, MAP_MAX_POINTS), replace=False))
-    cols = min(MAP_COLUMNS, len(selections))
-    rows = math.ceil(len(selections) / cols)
-    fig = Figure(figsize=(3.6 * cols, 3.4 * rows), dpi=110)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat[len(selections):]:
-        ax.set_visible(False)
-    for ax, (method, picks) in zip(axes.flat, selections.items()):
-        ax.scatter(*coords[background].T, s=2, c="0.82", linewidths=0, rasterized=True)
-        shown = picks if len(picks) <= MAP_MAX_POINTS else np.sort(rng.choice(picks, MAP_MAX_POINTS, replace=False))
-        ax.scatter(*coords[shown].T, s=4, c="tab:blue", linewidths=0, label="picked")
-        taken = np.isin(outliers, picks)  # outliers on top, so picked ones stay visible
-        ax.scatter(*coords[outliers[~taken]].T, s=7, c="tab:red", linewidths=0, label="1% least typical")
-        ax.scatter(*coords[outliers[taken]].T, s=9, c="tab:purple", marker="D", linewidths=0,
-                   label="1% least typical, picked")
-        ax.set_title(f"{method} ({len(picks)} of {n})", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes.flat[0].legend(loc="best", fontsize=7, markerscale=2, frameon=False)
-    fig.suptitle("Selections on the first two principal components of the selection embeddings", fontsize=10)
-    fig.tight_layout()
-    return fig
+
+def labels_to_groups(labels: np.ndarray, names: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """(N,) int labels (-1 = unknown) and optional names -> ((N,) groups in [0, K) or -1, K names)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    values = np.unique(labels[labels >= 0])
+    groups = np.where(labels >= 0, np.searchsorted(values, labels), -1)
+    histogram_names = []
+    for value in values:
+        row = int(np.argmax(labels == value))
+        name = None if names is None else names[row]
+        histogram_names.append(str(int(value)) if name is None else str(name))
+    return groups.astype(np.int64), histogram_names
 
 
 def selections_to_report(
@@ -146,13 +148,20 @@ def selections_to_report(
     knn_distances: np.ndarray,
     labels: np.ndarray | None = None,
     label_names: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    group_names: Sequence[str] | None = None,
+    grouped_by: str | None = None,
+    dataset_extra: Mapping | None = None,
     seed: int = 0,
+    tsne_max: int = 0,
 ) -> tuple[dict, Figure]:
     """stats.json content ({"dataset": ..., "methods": {method: ...}}) and the map figure.
 
     embeddings: (N, D) float32; selections: method -> picked rows; runtimes: method -> seconds;
     knn_distances: (N, K) distances to every row's K nearest other rows (`knn_search`), from
-    which the whole set's typicality and outliers follow.
+    which the whole set's typicality and outliers follow. groups: (N,) int in [0, len(group_names))
+    (-1 = none), the classes or clusters whose shares and imbalance each method gets, named by
+    `grouped_by`; dataset_extra: further dataset entries (e.g. the removal counts).
     """
     dist = knn_distances
     typicality, radius = knn_distances_to_typicality(dist), knn_distances_to_radius(dist)
@@ -162,18 +171,22 @@ def selections_to_report(
         embeddings, every, typicality, outliers, labels=labels, label_names=label_names,
         nearest=float(dist[:, 0].mean()),  # the k-NN above already holds every nearest neighbour
     )
+    if groups is not None:
+        dataset[GROUP_SHARES], dataset[IMBALANCE] = picks_to_group_shares(groups, group_names, every)
     methods = {}
     for method, picks in selections.items():
-        whole = len(picks) == len(embeddings)  # `full`: the dataset's own statistics
+        whole = len(picks) == len(embeddings)  # `full` without removals: the dataset's own statistics
         methods[method] = dict(dataset) if whole else picks_to_stats(
             embeddings, picks, typicality, outliers, labels=labels, label_names=label_names
         )
+        if groups is not None and not whole:
+            methods[method][GROUP_SHARES], methods[method][IMBALANCE] = picks_to_group_shares(
+                groups, group_names, picks)
         methods[method][RUNTIME_SECONDS] = round(float(runtimes[method]), 3)
     dataset.update({TYPICALITY_RADIUS: radius, N_OUTLIERS: int(len(outliers))})
-    figure = selections_to_map_figure(embeddings_to_map(embeddings, seed=seed), selections, outliers, seed=seed)
+    if groups is not None:
+        dataset[GROUPED_BY] = grouped_by
+    dataset.update(dataset_extra or {})
+    coords, projection = embeddings_to_map(embeddings, seed=seed, tsne_max=tsne_max)
+    figure = selections_to_map_figure(coords, selections, outliers, seed=seed, projection=projection)
     return {"dataset": dataset, "methods": methods}, figure
-
-
-def save_figure(fig: Figure, path: str | Path) -> None:
-    """PNG without the matplotlib version stamp, so an unchanged map stays byte-identical."""
-    fig.savefig(path, format="png", metadata={"Software": None})

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from gencurate.selection.distance import RELATIVE_TIE, squared_distance_tolerance
-from gencurate.selection.knn import knn_search
+from gencurate.selection.knn import exact_candidates, knn_search
 
 # TypiClust's constant (their `calculate_typicality`: 1 / (mean_distance + 1e-5)).
 EPS = 1e-5
@@ -34,6 +34,43 @@ def knn_distances_to_radius(knn_distances: np.ndarray) -> float:
     The floor keeps r positive when most rows are exact duplicates.
     """
     return max(float(np.median(knn_distances)), EPS)
+
+
+RADIUS_SAMPLE = 4096  # query rows of the budget-aware radius when its neighbour lies beyond the K-NN
+RADIUS_CHUNK = 2**22  # float64 elements of neighbour differences held at once
+
+
+def budget_neighbour(n: int, budget: int) -> int:
+    """m = round(N / budget), in [1, N - 1]: the neighbour whose distance is the budget-aware radius."""
+    return int(min(max(round(n / budget), 1), n - 1))
+
+
+def embeddings_to_budget_radius(
+    embeddings: np.ndarray, budget: int, *, knn_distances: np.ndarray | None, seed: int
+) -> float:
+    """r = median distance of a row to its m-th nearest other row, m = N / budget (at least eps).
+
+    The spacing at which `budget` picks would tile the data: each pick stands for N / budget
+    rows, about the rows within its m-th neighbour distance. Read from the (N, K) `knn_distances`
+    when m <= K; else exact m-NN of RADIUS_SAMPLE seeded random rows.
+    """
+    x = embeddings
+    n = len(x)
+    m = budget_neighbour(n, budget)
+    if knn_distances is not None and m <= knn_distances.shape[1]:
+        return max(float(np.median(knn_distances[:, m - 1])), EPS)
+    rows = np.arange(n) if n <= RADIUS_SAMPLE else np.sort(
+        np.random.default_rng(seed).choice(n, RADIUS_SAMPLE, replace=False))
+    ids = exact_candidates(x, x[rows], m + 1)  # (S, m + 1): itself and m others, or m + 1 others
+    mth = np.empty(len(rows))
+    step = max(1, RADIUS_CHUNK // ((m + 1) * x.shape[1]))  # bounded float64 temporaries
+    for a in range(0, len(rows), step):
+        q, c = rows[a : a + step], ids[a : a + step]
+        diff = x[c].astype(np.float64) - x[q, None, :].astype(np.float64)
+        dist = np.sqrt(np.einsum("skd,skd->sk", diff, diff))
+        dist[c == q[:, None]] = np.inf  # not itself
+        mth[a : a + step] = np.sort(dist, axis=1)[:, m - 1]
+    return max(float(np.median(mth)), EPS)
 
 
 def embeddings_to_typicality(embeddings: np.ndarray, knn_k: int) -> tuple[np.ndarray, float]:

@@ -10,37 +10,12 @@ only once every larger cluster is exhausted (the authors skip them), so the budg
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from gencurate.selection.knn import knn_search, single_threaded
+from gencurate.selection.kmeans import embeddings_to_clusters
+from gencurate.selection.knn import knn_search
 from gencurate.selection.typicality import knn_distances_to_typicality
-
-KMEANS_ITERS = 25  # Lloyd iterations after seeding (faiss's default count)
-# Seeding: AFK-MC^2 (Bachem et al. 2016, https://arxiv.org/abs/1611.00107), a Markov-chain
-# approximation of k-means++ (Arthur & Vassilvitskii 2007) that the authors' sklearn KMeans uses.
-# Random seeding merged two planted clusters in 9 of 12 seeds, faiss's k-means++ in 1 of 12 (its
-# D^2 sampling has no greedy local trials), AFK-MC^2 in none; and faiss's k-means++ took ~20 s
-# per run at 11.6k x 1280 with 1000 clusters against ~4 s for AFK-MC^2.
-KMEANS_SEEDING = faiss.ClusteringInitMethod_AFK_MC2
-KMEANS_RUNS = 3  # best objective of 3 seeded runs, as the authors' MiniBatchKMeans (n_init=3)
-
-
-def embeddings_to_clusters(embeddings: np.ndarray, n_clusters: int, *, seed: int = 0) -> np.ndarray:
-    """(N, D) float32 -> (N,) int64 k-means cluster of every row.
-
-    faiss k-means, KMEANS_SEEDING seeding, best of KMEANS_RUNS seeded runs.
-    """
-    x = embeddings
-    kmeans = faiss.Kmeans(
-        x.shape[1], n_clusters, niter=KMEANS_ITERS, nredo=KMEANS_RUNS, seed=seed, verbose=False,
-        min_points_per_centroid=1, init_method=KMEANS_SEEDING,
-    )
-    with single_threaded(len(x) * n_clusters * x.shape[1]):
-        kmeans.train(x)
-        _, labels = kmeans.index.search(x, 1)
-    return labels[:, 0].astype(np.int64)
 
 
 def most_typical(embeddings: np.ndarray, rows: np.ndarray, knn_k: int) -> int:
