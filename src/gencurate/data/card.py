@@ -184,7 +184,7 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
             else f"near-duplicate = perceptual-hash Hamming distance <= {config.near_duplicate_distance}")
     if config.near_duplicate_distance >= 0 and config.near_duplicate_pixel_distance >= 0:
         what = "CIELAB colour" if config.near_duplicate_colour else "CIELAB lightness (colour variants count as copies)"
-        near += (f" and {what} of every cell of a {THUMBNAIL_GRID}x{THUMBNAIL_GRID} thumbnail within {config.near_duplicate_pixel_distance:g} "
+        near += (f" and {what} of every cell of a thumbnail of {THUMBNAIL_GRID}x{THUMBNAIL_GRID} cells within {config.near_duplicate_pixel_distance:g} "
                  "(after removing the mean brightness difference)")
     removal += f"\n\nExact duplicates compare decoded pixels; {near}; the first occurrence is kept. " \
                "`leak` = a copy of an image kept in the other split.\n"

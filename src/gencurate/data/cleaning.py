@@ -88,7 +88,7 @@ def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.nda
     """(P, cells, 3) CIELAB thumbnails, row-aligned -> (P,) float64: the largest difference over the
     cells (Euclidean L*a*b*, or L* alone when `colour` is False), after removing the mean L*
     difference, so a uniform brightness change alone does not separate a copy."""
-    diff = a - b
+    diff = a.astype(np.float64) - b
     diff[..., 0] -= diff[..., 0].mean(axis=1, keepdims=True)
     if not colour:
         diff = diff[..., :1]
@@ -100,8 +100,11 @@ def pair_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *
     """Thumbnail distances of the (P,) row pairs (i, j) of (N, H, W, C) uint8 `images` (a memmap is
     fine: only the rows in pairs are read, in ascending order, `chunk` at a time)."""
     rows = np.unique(np.concatenate([i, j]))
-    thumbs = np.concatenate([images_to_lab_thumbnails(np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID)
-                             for lo in range(0, len(rows), chunk)] or [np.zeros((0, THUMBNAIL_GRID ** 2, 3))])
+    # Rounded to int8 (L* in 0..100, a*/b* within +-128): 192 bytes a row instead of 1.5 kB.
+    thumbs = np.zeros((len(rows), THUMBNAIL_GRID ** 2, 3), dtype=np.int8)
+    for lo in range(0, len(rows), chunk):
+        lab = images_to_lab_thumbnails(np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID)
+        thumbs[lo:lo + chunk] = np.clip(np.round(lab), -128, 127)
     return thumbnail_distances(thumbs[np.searchsorted(rows, i)], thumbs[np.searchsorted(rows, j)], colour=colour)
 
 

@@ -76,8 +76,10 @@ def balanced_blocks(words: np.ndarray, m: int, *, sample: int = 100_000) -> list
 
 
 def block_values(words: np.ndarray, blocks: list[np.ndarray]) -> np.ndarray:
-    """(N,) uint64 words -> (N, m) uint64: the bits of each block gathered into one integer."""
-    out = np.zeros((len(words), len(blocks)), dtype=np.uint64)
+    """(N,) uint64 words -> (N, m): the bits of each block gathered into one integer (uint32 when
+    every block has at most 32 bits, which halves this table, else uint64)."""
+    narrow = max(len(b) for b in blocks) <= 32
+    out = np.zeros((len(words), len(blocks)), dtype=np.uint32 if narrow else np.uint64)
     for k, bits in enumerate(blocks):
         col = np.zeros(len(words), dtype=np.uint64)
         for pos, bit in enumerate(bits):
@@ -120,7 +122,7 @@ def pigeonhole_pairs(words: np.ndarray, *, radius: int, blocks: int
     for choice in itertools.combinations(range(blocks), q):
         key = np.zeros(n, dtype=np.uint64)
         for k in choice:
-            key = (key << np.uint64(len(parts[k]))) | values[:, k]
+            key = (key << np.uint64(len(parts[k]))) | values[:, k].astype(np.uint64)
         order = np.argsort(key, kind="stable")
         ends = _run_ends(key[order])
         active = np.flatnonzero(ends - np.arange(n) > 1)
