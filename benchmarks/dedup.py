@@ -14,16 +14,18 @@ square. Each picture gets one partner file of a planted kind:
   colour        the same picture with its hues rotated by 60-300 degrees (recoloured icon)
   distinct      no partner (only counts against false removals)
 
-Every file is decoded with `decode_image` and hashed with `pixels_to_phash` /
-`pixels_to_colour` at several output settings. For each Hamming radius and colour threshold:
-per kind the recall (planted pairs within both thresholds), and the pairs between different
-pictures that would match (false pairs: any of them could remove a distinct image).
+Every file is decoded with `decode_image` at several output settings and hashed with
+`pixels_to_phash` (random projections of a grey thumbnail) and, for comparison, imagehash's
+DCT pHash; CIELAB thumbnails with `images_to_lab_thumbnails`. For each hash, Hamming radius,
+thumbnail grid, colour on/off and thumbnail threshold: per kind the recall (planted pairs
+within both thresholds), and the pairs between different pictures that would match (false
+pairs: any of them could remove a distinct image).
 The chosen default is then run end to end with `prepare_dataset` on the folder, and the
 rejected table is scored per kind. The same counts for the bundled Fashion-MNIST demo
-(real photographs, no planted copies) show how many images each radius would remove there.
+(real product photos, no planted copies) show how many images each radius would remove there.
 
 Part 2 (search). `hamming_pairs` at the default radius on 1M hashes: uniform random,
-clustered (centres with a few flipped bits), and perturbed copies of the demo's real pHashes
+clustered (centres with a few flipped bits), and perturbed copies of the demo images' hashes
 (skewed bits); side by side with faiss IndexBinaryFlat's all-pairs range search (quadratic)
 on the first 100k, where both must return the same pairs.
 
@@ -42,6 +44,7 @@ import time
 from pathlib import Path
 
 import faiss
+import imagehash
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 
@@ -64,7 +67,7 @@ KINDS = ("jpeg", "jpeg_png", "recompress", "resize", "crop", "brightness", "colo
 DUPLICATE_KINDS = KINDS[:6]
 SETTINGS = ((28, 1), (32, 3), (64, 3), (128, 3))  # (image_size, channels) prepare outputs
 RADII = tuple(range(0, 17, 2))  # pHash distances are even (half the bits are set)
-PIXEL_THRESHOLDS = (-1, 4, 6, 8, 10, 12, 16, 20, 30)  # -1: the hash alone
+PIXEL_THRESHOLDS = (-1, 4, 8, 12, 16, 30)  # -1: the hash alone
 THUMBNAIL_GRIDS = (4, 8)
 
 
@@ -197,7 +200,7 @@ def write_collection(root: Path, pictures: int, seed: int) -> list[tuple[str, st
 # --- detector sweep ---------------------------------------------------------------------------
 
 def signatures(root: Path, names: list[str], size: int, channels: int) -> dict[str, np.ndarray]:
-    """Through prepare's decoder: (N, 8) uint8 pHashes and per grid (N, grid*grid, 3) CIELAB thumbnails."""
+    """Through prepare's decoder: (N, 8) uint8 hashes of both kinds and per grid (N, grid*grid, 3) CIELAB thumbnails."""
     pixels = []
     for name in names:
         result = decode_image((root / name).read_bytes(), image_size=size, channels=channels, min_size=8,
@@ -205,15 +208,30 @@ def signatures(root: Path, names: list[str], size: int, channels: int) -> dict[s
         assert isinstance(result, Decoded), (name, result)
         pixels.append(result.pixels)
     pixels = np.stack(pixels)
-    out = {"phash": np.stack([np.frombuffer(pixels_to_phash(p), np.uint8) for p in pixels])}
+    out = {"phash": np.stack([np.frombuffer(pixels_to_phash(p), np.uint8) for p in pixels]),
+           "dct_phash": np.stack([dct_phash(p) for p in pixels])}
     return out | {f"lab{g}": images_to_lab_thumbnails(pixels, grid=g) for g in THUMBNAIL_GRIDS}
 
 
+def dct_phash(pixels: np.ndarray) -> np.ndarray:
+    """The alternative candidate hash: imagehash's DCT pHash (8x8 low-frequency signs vs their median)."""
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    return np.packbits(imagehash.phash(image).hash.reshape(-1))
+
+
 def sweep(sig: dict[str, np.ndarray], kinds: np.ndarray, groups: np.ndarray) -> list[dict]:
-    """Recall per kind and false pairs for every (radius, thumbnail grid, colour, threshold)."""
+    """Recall per kind and false pairs for every (hash, radius, thumbnail grid, colour, threshold)."""
+    rows = []
+    for hash_name in ("phash", "dct_phash"):
+        rows += [{"hash": "random_projection" if hash_name == "phash" else "imagehash_dct_phash", **row}
+                 for row in _sweep_hash(sig, sig[hash_name], kinds, groups)]
+    return rows
+
+
+def _sweep_hash(sig: dict[str, np.ndarray], codes: np.ndarray, kinds: np.ndarray, groups: np.ndarray) -> list[dict]:
     n = len(kinds)
     i, j = np.triu_indices(n, 1)
-    words = packed_to_words(sig["phash"])
+    words = packed_to_words(codes)
     hamming = np.bitwise_count(words[i] ^ words[j])
     same = groups[i] == groups[j]
     pair_kind = kinds[i]
@@ -236,7 +254,7 @@ def sweep(sig: dict[str, np.ndarray], kinds: np.ndarray, groups: np.ndarray) -> 
 
 
 def planted_distances(sig: dict[str, np.ndarray], kinds: np.ndarray, groups: np.ndarray) -> dict:
-    """Per kind: pHash and thumbnail distances of the planted pairs; nearest distinct pair."""
+    """Per kind: hash and thumbnail distances of the planted pairs; nearest distinct pair."""
     a = np.flatnonzero(np.r_[groups[1:] == groups[:-1], False])
     words = packed_to_words(sig["phash"])
     lab = sig[f"lab{THUMBNAIL_GRID}"]
@@ -245,11 +263,14 @@ def planted_distances(sig: dict[str, np.ndarray], kinds: np.ndarray, groups: np.
         k = a[kinds[a] == kind]
         ham = np.bitwise_count(words[k] ^ words[k + 1])
         pix = thumbnail_distances(lab[k], lab[k + 1], colour=True)
-        out[kind] = {"phash_median": float(np.median(ham)), "phash_max": int(ham.max()),
+        dct = packed_to_words(sig["dct_phash"])
+        ham_dct = np.bitwise_count(dct[k] ^ dct[k + 1])
+        out[kind] = {"hash_median": float(np.median(ham)), "hash_max": int(ham.max()),
+                     "dct_phash_median": float(np.median(ham_dct)), "dct_phash_max": int(ham_dct.max()),
                      "pixel_median": round(float(np.median(pix)), 1), "pixel_max": round(float(pix.max()), 1)}
     i, j = np.triu_indices(len(kinds), 1)
     other = groups[i] != groups[j]
-    out["distinct_min_phash"] = int(np.bitwise_count(words[i[other]] ^ words[j[other]]).min())
+    out["distinct_min_hash"] = int(np.bitwise_count(words[i[other]] ^ words[j[other]]).min())
     return out
 
 
@@ -309,7 +330,7 @@ def faiss_pairs(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]
     index = faiss.IndexBinaryFlat(64)
     index.add(codes)
     lims, _, ids = index.range_search(codes, radius + 1)  # faiss keeps distances strictly below
-    rows = np.repeat(np.arange(len(codes)), np.diff(lims))
+    rows = np.repeat(np.arange(len(codes)), np.diff(lims.astype(np.int64)))
     keep = rows < ids
     return rows[keep], ids[keep].astype(np.int64)
 

@@ -1,12 +1,11 @@
 """Why an image is removed, and the duplicate / near-duplicate / leakage decisions.
 
 Exact duplicates compare a hash of the decoded, converted pixels (so a PNG and a lossless
-re-encode of it are duplicates). Near-duplicates compare 64-bit perceptual hashes (DCT
-pHash, https://www.hackerfactor.com/blog/index.php?/archives/432-Looks-Like-It.html, via
-`imagehash`) by Hamming distance (`gencurate.data.hamming`, exact and sub-quadratic), then
-check each such pair on small CIELAB thumbnails of the prepared pixels: the sign pattern of a
-hash is unstable on flat images (distinct icons collide, copies drift), and a luminance hash
-cannot tell a red icon from the same icon in green. Candidates are visited in their fixed order and the first occurrence is
+re-encode of it are duplicates). Near-duplicates compare 64-bit perceptual hashes
+(`pixels_to_phash`) by Hamming distance (`gencurate.data.hamming`, exact and sub-quadratic),
+then check each such pair on small CIELAB thumbnails of the prepared pixels: 64 bits cannot
+tell every pair of distinct simple pictures apart, and a luminance hash cannot tell a red icon
+from the same icon in green. Candidates are visited in their fixed order and the first occurrence is
 kept, so the result does not depend on worker timing.
 """
 
@@ -15,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import imagehash
 import numpy as np
 import skimage.color
 from PIL import Image
@@ -34,7 +32,10 @@ NEAR_DUPLICATE = "near_duplicate"
 LEAK = "leak"
 REASONS = (UNREADABLE, TRUNCATED, EMPTY, NOT_IMAGE, DECOMPRESSION_BOMB, TOO_SMALL, DUPLICATE, NEAR_DUPLICATE, LEAK)
 
-PHASH_BYTES = 8  # 64-bit pHash (8x8 low-frequency DCT signs)
+PHASH_BYTES = 8  # 64-bit perceptual hash
+HASH_GRID = 16
+# Fixed (seeded) directions: hashes stay comparable across runs and machines.
+HASH_PROJECTIONS = np.random.default_rng(20021).standard_normal((PHASH_BYTES * 8, HASH_GRID * HASH_GRID))
 # Near-duplicate check beside the hash: CIELAB thumbnails of THUMBNAIL_GRID x THUMBNAIL_GRID cells
 # (8 separates planted copies from distinct pictures better than 4: benchmarks/results/dedup.json).
 THUMBNAIL_GRID = 8
@@ -69,9 +70,17 @@ def pixels_to_digest(pixels: np.ndarray) -> bytes:
 
 
 def pixels_to_phash(pixels: np.ndarray) -> bytes:
-    """64-bit perceptual hash of (H, W, C) uint8 pixels, packed into 8 bytes."""
-    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    return np.packbits(imagehash.phash(image).hash.reshape(-1)).tobytes()
+    """64-bit perceptual hash of (H, W, C) uint8 pixels, packed into 8 bytes: the signs of 64
+    fixed random projections of the mean-removed HASH_GRID x HASH_GRID grey thumbnail.
+
+    Random-hyperplane hashing (Charikar 2002, https://doi.org/10.1145/509907.509965): each bit
+    flips with probability angle / pi, so the Hamming distance grows smoothly with the angle
+    between two thumbnails; the DCT pHash's bits (coefficient signs against their median) flip
+    at random on flat images, where many coefficients sit near the median.
+    """
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("L")
+    thumb = np.asarray(image.resize((HASH_GRID, HASH_GRID), Image.Resampling.BOX), dtype=np.float64).reshape(-1)
+    return np.packbits(HASH_PROJECTIONS @ (thumb - thumb.mean()) > 0).tobytes()
 
 
 def images_to_lab_thumbnails(images: np.ndarray, *, grid: int) -> np.ndarray:
