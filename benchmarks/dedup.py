@@ -24,8 +24,9 @@ The chosen default is then run end to end with `prepare_dataset` on the folder, 
 rejected table is scored per kind. The same counts for the bundled Fashion-MNIST demo
 (real product photos, no planted copies) show how many images each radius would remove there.
 
-Part 2 (search). `hamming_pairs` at the default radius on 1M hashes: uniform random,
-clustered (centres with a few flipped bits), and perturbed copies of the demo images' hashes
+Part 2 (search). `hamming_pairs` at the default radius on 1M hashes: uniform random; 20 % in
+groups of ~10 near copies (centre + 3 % flipped bits), the rest uniform; all in groups of ~100
+near copies (the time then follows the tens of millions of pairs returned); and perturbed copies of the demo images' hashes
 (skewed bits); side by side with faiss IndexBinaryFlat's all-pairs range search (quadratic)
 on the first 100k, where both must return the same pairs.
 
@@ -319,9 +320,15 @@ def hash_sets(n: int, demo_phashes: np.ndarray, seed: int) -> dict[str, np.ndarr
     rng = np.random.default_rng(seed)
     flips = lambda k, p: np.packbits(rng.random((k, 64)) < p, axis=1)  # noqa: E731
     centres = rng.integers(0, 256, (n // 100, 8), dtype=np.uint8)
+    uniform = rng.integers(0, 256, (n, 8), dtype=np.uint8)
+    some = uniform.copy()  # a fifth of the hashes in groups of ~10 near copies, the rest unrelated
+    grouped = rng.random(n) < 0.2
+    small_centres = rng.integers(0, 256, (int(grouped.sum()) // 10, 8), dtype=np.uint8)
+    some[grouped] = small_centres[rng.integers(0, len(small_centres), grouped.sum())] ^ flips(int(grouped.sum()), 0.03)
     return {
-        "uniform": rng.integers(0, 256, (n, 8), dtype=np.uint8),
-        "clustered": centres[rng.integers(0, len(centres), n)] ^ flips(n, 0.03),
+        "uniform": uniform,
+        "some_clustered": some,
+        "clustered": centres[rng.integers(0, len(centres), n)] ^ flips(n, 0.03),  # every hash has ~100 near copies
         "demo_phash_perturbed": demo_phashes[rng.integers(0, len(demo_phashes), n)] ^ flips(n, 0.2),
     }
 
