@@ -290,6 +290,14 @@ def end_to_end(root: Path, table: list[tuple[str, str, int]], size: int, channel
         out[f"{kind}_copies_removed"] = f"{sum(n in removed for n in partners)}/{len(partners)}"
         out[f"{kind}_originals_removed"] = sum(n in removed for n in originals)
     out["distinct_removed"] = sum(kind_of[n] == "distinct" for n in removed)
+    # Precision: removals that are planted copies of a duplicate kind (colour variants count as
+    # duplicates only when the colour check is off) over all removals; recall per kind above.
+    copy_kinds = DUPLICATE_KINDS + (() if config.near_duplicate_colour else ("colour",))
+    true = sum(kind_of[n] in copy_kinds and "_b" in n for n in removed)
+    out["precision"] = round(true / max(1, len(removed)), 4)
+    for kind in DUPLICATE_KINDS + ("colour",):
+        partners = [n for n, k, _ in table if k == kind and "_b" in n]
+        out[f"recall_{kind}"] = round(sum(n in removed for n in partners) / len(partners), 4)
     return out
 
 
