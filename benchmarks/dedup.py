@@ -60,7 +60,6 @@ from gencurate.data.cleaning import (
 from gencurate.data.hamming import hamming_pairs, packed_to_words
 from gencurate.data.images import Decoded, decode_image
 from gencurate.data.pipeline import prepare_dataset
-from gencurate.data.sources import open_source
 
 RESULT = Path(__file__).with_name("results") / "dedup.json"
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "fashion-mnist-subset.npz"
@@ -326,7 +325,7 @@ def timed(fn, *args, **kwargs):
 
 def hash_sets(n: int, demo_phashes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    flips = lambda k, p: np.packbits(rng.random((k, 64)) < p, axis=1)  # noqa: E731
+    flips = lambda k, p: np.packbits(rng.random((k, 64)) < p, axis=1)
     centres = rng.integers(0, 256, (n // 100, 8), dtype=np.uint8)
     uniform = rng.integers(0, 256, (n, 8), dtype=np.uint8)
     some = uniform.copy()  # a fifth of the hashes in groups of ~10 near copies, the rest unrelated
@@ -353,7 +352,7 @@ def faiss_pairs(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]
 def search_timing(n: int, radius: int, demo_phashes: np.ndarray, reference_n: int) -> dict:
     out = {"radius": radius, "hashes": n, "threads": faiss.omp_get_max_threads()}
     for name, codes in hash_sets(n, demo_phashes, seed=1).items():
-        (i, j, _), seconds = timed(hamming_pairs, codes, radius=radius)
+        (i, _, _), seconds = timed(hamming_pairs, codes, radius=radius)
         (ri, rj, _), ours_ref = timed(hamming_pairs, codes[:reference_n], radius=radius)
         (fi, fj), faiss_ref = timed(faiss_pairs, np.ascontiguousarray(codes[:reference_n]), radius)
         order = np.lexsort((fj, fi))

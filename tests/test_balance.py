@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gencurate.data.balance import EMPTY_GROUPS, GROUPS, MAX_MIN_RATIO, NORMALISED_ENTROPY, counts_to_imbalance
+from gencurate.data.balance import (
+    EMPTY_GROUPS,
+    GROUPS,
+    MAX_MIN_RATIO,
+    NORMALISED_ENTROPY,
+    counts_to_imbalance,
+)
 from gencurate.data.card import classes_markdown
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gencurate.data.hamming import choose_blocks, hamming_pairs, packed_to_words, pigeonhole_pairs
+from gencurate.data.hamming import (
+    choose_blocks,
+    hamming_pairs,
+    packed_to_words,
+    pigeonhole_pairs,
+)
 
 
 def brute_force(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gencurate.config import PrepareConfig
-from gencurate.data.balance import MAX_MIN_RATIO, NORMALISED_ENTROPY, counts_to_imbalance, counts_to_shares
+from gencurate.data.balance import (
+    MAX_MIN_RATIO,
+    NORMALISED_ENTROPY,
+    counts_to_imbalance,
+    counts_to_shares,
+)
 from gencurate.data.cleaning import REASONS, THUMBNAIL_GRID
 from gencurate.data.pipeline import source_splits
 from gencurate.data.sources import Source
