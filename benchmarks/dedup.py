@@ -40,6 +40,7 @@ import colorsys
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -367,6 +368,12 @@ def search_timing(n: int, radius: int, demo_phashes: np.ndarray, reference_n: in
     return out
 
 
+def to_json(result: dict) -> str:
+    """Indented JSON with each sweep row on one line (thousands of rows stay readable in a diff)."""
+    text = json.dumps(result, indent=1)
+    return re.sub(r'\{\n\s+("hash"[^{}]*?)\n\s+\}', lambda m: "{" + " ".join(m.group(1).split()) + "}", text) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pictures", type=int, default=60, help="planted pairs per kind (distinct: 4x)")
@@ -405,7 +412,7 @@ def main() -> None:
         result["search"] = search_timing(args.hashes, defaults.near_duplicate_distance, demo_phashes, args.reference)
     result["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     RESULT.parent.mkdir(exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=1) + "\n")
+    RESULT.write_text(to_json(result))
     print(f"wrote {RESULT}")
 
 
