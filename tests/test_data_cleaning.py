@@ -9,13 +9,14 @@ from gencurate.data.cleaning import (
     DUPLICATE,
     LEAK,
     NEAR_DUPLICATE,
-    equal_hash_neighbours,
     find_duplicates,
     first_occurrences,
-    hamming_neighbours,
+    images_to_lab_thumbnails,
     match_detail,
+    near_duplicate_removals,
     pixels_to_digest,
     pixels_to_phash,
+    thumbnail_distances,
 )
 
 
@@ -31,11 +32,13 @@ def summary(matches):
     return [(m.index, m.kept, m.reason, m.distance) for m in matches]
 
 
-def duplicates(digests: list[bytes | None], phashes: np.ndarray, **kwargs):
-    """find_duplicates on one-byte digests such as b"a" (None: a candidate rejected earlier)."""
+def duplicates(digests: list[bytes | None], phashes: np.ndarray, *, max_distance: int, **kwargs):
+    """find_duplicates on one-byte digests such as b"a" (None: a candidate rejected earlier), hash alone."""
     valid = np.array([d is not None for d in digests])
     rows = np.array([[ord(d or b"\0")] for d in digests], dtype=np.uint8)
-    return find_duplicates(rows, valid, phashes, **kwargs)
+    images = np.zeros((len(digests), 4, 4, 1), np.uint8)
+    return find_duplicates(rows, valid, phashes, images, max_distance=max_distance, max_pixel_distance=-1,
+                           colour=True, **kwargs)
 
 
 def test_exact_duplicates_keep_the_first_occurrence():
@@ -77,32 +80,41 @@ def test_copies_across_splits_are_leaks():
     assert "distance 1 from img0" in match_detail(matches[1], names, splits) and "reference" in match_detail(matches[1], names, splits)
 
 
-def test_hamming_neighbours_match_brute_force():
+def test_removals_match_a_reference_greedy_loop():
+    # the array-based visit equals the plain loop: in index order, drop a row that has a kept
+    # earlier neighbour, pointing at the nearest (then lowest-index) one
+    rng = np.random.default_rng(3)
+    n = 60
+    pairs = {(int(a), int(b)): int(rng.integers(0, 9)) for a, b in rng.integers(0, n, (300, 2)) if a != b}
+    pairs = {(max(a, b), min(a, b)): d for (a, b), d in pairs.items()}
+    later, earlier = (np.array(x, dtype=np.int64) for x in zip(*pairs))
+    distance = np.array(list(pairs.values()), dtype=np.int64)
+    expected: dict[int, tuple[int, int]] = {}
+    for i in range(n):
+        options = [(d, j) for (a, j), d in pairs.items() if a == i and j not in expected]
+        if options:
+            d, j = min(options)
+            expected[i] = (j, d)
+    assert near_duplicate_removals(later, earlier, distance, chunk=7) == expected
+    assert len(expected) > 10
+
+
+def test_thumbnail_distance_ignores_brightness_offset_but_sees_colour_and_structure():
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (20, 8), dtype=np.uint8)
-    packed = np.concatenate([base, base ^ np.packbits(rng.random((20, 64)) < 0.05, axis=1)])
-    bits = np.unpackbits(packed, axis=1).astype(int)
-    dist = (bits[:, None, :] != bits[None, :, :]).sum(-1)
-    found = hamming_neighbours(packed, 6)
-    for i in range(len(packed)):
-        expected = {j: int(dist[i, j]) for j in range(len(packed)) if j != i and dist[i, j] <= 6}
-        assert found.get(i, {}) == expected
-        assert (i in found) == bool(expected)  # rows without neighbours are left out
-    assert sum(len(f) for f in found.values()) > 0
-
-
-def test_equal_hash_grouping_matches_the_radius_0_search():
-    rng = np.random.default_rng(1)
-    packed = rng.integers(0, 256, (60, 8), dtype=np.uint8)
-    packed[[7, 30, 51]] = packed[3]  # a group of four equal hashes
-    packed[44] = packed[12]
-    packed[13] = packed[12] ^ np.uint8(1)  # one bit away: not equal
-    rows = [i for i in range(60) if i != 51]  # row 51 was already rejected (e.g. same pixels)
-    sub = hamming_neighbours(packed[rows], 0)
-    expected = {rows[r]: {rows[c]: d for c, d in nb.items()} for r, nb in sub.items()}
-    found = equal_hash_neighbours(packed, rows)
-    assert found == expected
-    assert found[3] == {7: 0, 30: 0} and found[12] == {44: 0} and 13 not in found
+    base = np.full((1, 32, 32, 3), 200, np.uint8)
+    base[0, 8:24, 8:24] = (200, 30, 30)  # a red square on grey
+    brighter = np.clip(base.astype(int) + 12, 0, 255).astype(np.uint8)
+    green = base.copy()
+    green[0, 8:24, 8:24] = (30, 140, 30)
+    moved = np.roll(base, 8, axis=2)
+    lab = images_to_lab_thumbnails(np.concatenate([base, brighter, green, moved]), grid=8)
+    assert lab.shape == (4, 64, 3)
+    d = lambda a, b, colour=True: float(thumbnail_distances(lab[[a]], lab[[b]], colour=colour)[0])
+    assert d(0, 1) < 4 and d(0, 2) > 30     # a uniform brightness step is small; a recolour is not
+    assert d(0, 2, colour=False) < d(0, 2)    # lightness alone sees less of the recolour
+    assert d(0, 3) > 30                        # the square moved
+    grey = rng.integers(0, 256, (2, 16, 16, 1), dtype=np.uint8)
+    assert np.allclose(images_to_lab_thumbnails(grey, grid=4)[..., 1:], 0, atol=0.05)  # no chroma in grey
 
 
 def test_copies_of_a_near_duplicate_still_point_at_their_first_occurrence():

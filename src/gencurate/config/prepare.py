@@ -17,7 +17,9 @@ class PrepareConfig:
     channels: Literal[1, 3] = 1
     min_size: int = 8
     max_image_pixels: int = 89_478_485
-    near_duplicate_distance: int = 0
+    near_duplicate_distance: int = 6
+    near_duplicate_pixel_distance: float = 8.0
+    near_duplicate_colour: bool = True
     reference_fraction: float = 0.15
     validation_fraction: float = 0.05  # share of all kept images held out for training-time curves
     use_source_split: bool = True
@@ -30,6 +32,8 @@ class PrepareConfig:
         require(self.min_size >= 1, "prepare.min_size", "must be >= 1")
         require(self.max_image_pixels > 0, "prepare.max_image_pixels", "must be > 0")
         require(-1 <= self.near_duplicate_distance <= 32, "prepare.near_duplicate_distance", "must be in [-1, 32] (-1 disables)")
+        require(self.near_duplicate_pixel_distance == -1 or self.near_duplicate_pixel_distance >= 0,
+                "prepare.near_duplicate_pixel_distance", "must be >= 0, or -1 to trust the hash alone")
         require(0.0 <= self.reference_fraction < 1.0, "prepare.reference_fraction", "must be in [0, 1)")
         require(0.0 <= self.validation_fraction < 1.0, "prepare.validation_fraction", "must be in [0, 1)")
         require(self.reference_fraction + self.validation_fraction < 1.0, "prepare.validation_fraction",

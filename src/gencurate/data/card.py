@@ -14,7 +14,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gencurate.config import PrepareConfig
-from gencurate.data.cleaning import REASONS
+from gencurate.data.balance import (
+    MAX_MIN_RATIO,
+    NORMALISED_ENTROPY,
+    counts_to_imbalance,
+    counts_to_shares,
+)
+from gencurate.data.cleaning import REASONS, THUMBNAIL_GRID
 from gencurate.data.pipeline import source_splits
 from gencurate.data.sources import Source
 from gencurate.data.splits import SPLITS
@@ -138,6 +144,27 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
+def _imbalance_text(counts: np.ndarray) -> str:
+    figures = counts_to_imbalance(counts)
+    ratio = figures[MAX_MIN_RATIO]
+    ratio_text = "a class is empty" if np.isinf(ratio) else f"largest / smallest class {ratio:.2f}x"
+    return f"normalised entropy {figures[NORMALISED_ENTROPY]:.3f} (1 = even), {ratio_text}"
+
+
+def classes_markdown(manifest: pd.DataFrame, classes: list[str] | tuple[str, ...]) -> str:
+    """Per class: kept images, share of the data, and per split; imbalance of the whole and of train."""
+    labels = manifest["label"].to_numpy()
+    split = manifest["split"].to_numpy()
+    counts = np.array([(labels == i).sum() for i in range(len(classes))])
+    train = np.array([((labels == i) & (split == SPLITS[0])).sum() for i in range(len(classes))])
+    shares = counts_to_shares(counts)
+    rows = [(i, name, int(counts[i]), f"{shares[i]:.1%}", *(int(((labels == i) & (split == s)).sum()) for s in SPLITS))
+            for i, name in enumerate(classes)]
+    return ("## Classes\n" + _table(("label", "name", "images", "share", *SPLITS), rows)
+            + f"\n\nClass balance: {_imbalance_text(counts)}; in the {SPLITS[0]} split (what selection "
+            f"picks from): {_imbalance_text(train)}.")
+
+
 def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Source, config: PrepareConfig,
                   images_shape: tuple[int, ...]) -> str:
     split_rows = [(s, int((manifest["split"] == s).sum())) for s in SPLITS]
@@ -159,13 +186,15 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
           "were removed.",
     ]
     if source.classes:
-        class_rows = [(i, name, *(int(((manifest["label"] == i) & (manifest["split"] == s)).sum()) for s in SPLITS))
-                      for i, name in enumerate(source.classes)]
-        parts.append("## Classes\n" + _table(("label", "name", *SPLITS), class_rows))
+        parts.append(classes_markdown(manifest, source.classes))
     parts.append(f"![counts per class and split]({COUNTS_PNG})")
     removal = "## Removals\n" + _table(("reason", "files"), reason_rows)
     near = ("near-duplicates disabled" if config.near_duplicate_distance < 0
             else f"near-duplicate = perceptual-hash Hamming distance <= {config.near_duplicate_distance}")
+    if config.near_duplicate_distance >= 0 and config.near_duplicate_pixel_distance >= 0:
+        what = "CIELAB colour" if config.near_duplicate_colour else "CIELAB lightness (colour variants count as copies)"
+        near += (f" and {what} of every cell of a thumbnail of {THUMBNAIL_GRID}x{THUMBNAIL_GRID} cells within {config.near_duplicate_pixel_distance:g} "
+                 "(after removing the mean brightness difference)")
     removal += f"\n\nExact duplicates compare decoded pixels; {near}; the first occurrence is kept. " \
                "`leak` = a copy of an image kept in another split.\n"
     for reason in REASONS:

@@ -1,10 +1,12 @@
 """Why an image is removed, and the duplicate / near-duplicate / leakage decisions.
 
 Exact duplicates compare a hash of the decoded, converted pixels (so a PNG and a lossless
-re-encode of it are duplicates). Near-duplicates compare 64-bit perceptual hashes (DCT
-pHash, https://www.hackerfactor.com/blog/index.php?/archives/432-Looks-Like-It.html, via
-`imagehash`) by Hamming distance, searched with faiss. Candidates are visited in their fixed
-order and the first occurrence is kept, so the result does not depend on worker timing.
+re-encode of it are duplicates). Near-duplicates compare 64-bit perceptual hashes
+(`pixels_to_phash`) by Hamming distance (`gencurate.data.hamming`, exact and sub-quadratic),
+then check each such pair on small CIELAB thumbnails of the prepared pixels: 64 bits cannot
+tell every pair of distinct simple pictures apart, and a luminance hash cannot tell a red icon
+from the same icon in green. Candidates are visited in their fixed order and the first occurrence is
+kept, so the result does not depend on worker timing.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import faiss
-import imagehash
 import numpy as np
+import skimage.color
 from PIL import Image
+
+from gencurate.data.hamming import hamming_pairs
 
 # Removal reasons (the `reason` column of rejected.parquet).
 UNREADABLE = "unreadable"
@@ -29,7 +32,13 @@ NEAR_DUPLICATE = "near_duplicate"
 LEAK = "leak"
 REASONS = (UNREADABLE, TRUNCATED, EMPTY, NOT_IMAGE, DECOMPRESSION_BOMB, TOO_SMALL, DUPLICATE, NEAR_DUPLICATE, LEAK)
 
-PHASH_BYTES = 8  # 64-bit pHash (8x8 low-frequency DCT signs)
+PHASH_BYTES = 8  # 64-bit perceptual hash
+HASH_GRID = 16
+# Fixed (seeded) directions: hashes stay comparable across runs and machines.
+HASH_PROJECTIONS = np.random.default_rng(20021).standard_normal((PHASH_BYTES * 8, HASH_GRID * HASH_GRID))
+# Near-duplicate check beside the hash: CIELAB thumbnails of THUMBNAIL_GRID x THUMBNAIL_GRID cells
+# (8 separates planted copies from distinct pictures better than 4: benchmarks/results/dedup.json).
+THUMBNAIL_GRID = 8
 
 
 @dataclass(frozen=True)
@@ -61,40 +70,51 @@ def pixels_to_digest(pixels: np.ndarray) -> bytes:
 
 
 def pixels_to_phash(pixels: np.ndarray) -> bytes:
-    """64-bit perceptual hash of (H, W, C) uint8 pixels, packed into 8 bytes."""
-    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    return np.packbits(imagehash.phash(image).hash.reshape(-1)).tobytes()
+    """64-bit perceptual hash of (H, W, C) uint8 pixels, packed into 8 bytes: the signs of 64
+    fixed random projections of the mean-removed HASH_GRID x HASH_GRID grey thumbnail.
 
-
-def hamming_neighbours(codes: np.ndarray, max_distance: int) -> dict[int, dict[int, int]]:
-    """For (N, 8) uint8 packed hashes: {row: {other row: distance <= max_distance}}, for the rows
-    that have such neighbours (others absent). The relation is symmetric."""
-    index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
-    index.add(np.ascontiguousarray(codes))
-    # faiss keeps distances strictly below the radius.
-    lims, dist, ids = index.range_search(np.ascontiguousarray(codes), max_distance + 1)
-    out: dict[int, dict[int, int]] = {}
-    for i in np.flatnonzero(np.diff(lims) > 1):  # every row finds itself
-        sl = slice(lims[i], lims[i + 1])
-        out[int(i)] = {int(j): int(d) for j, d in zip(ids[sl], dist[sl]) if j != i}
-    return out
-
-
-def equal_hash_neighbours(phashes: np.ndarray, rows: np.ndarray | list[int]) -> dict[int, dict[int, int]]:
-    """Hamming radius 0 by grouping, in O(N log N): for (N, 8) uint8 hashes and candidate `rows`,
-    {row: {other row with the same hash: 0}} for the rows that share their hash (others absent).
-
-    The pairwise search of `hamming_neighbours` is quadratic (measured 11.8 s at 200k rows,
-    ~300 s projected at 1M), for the default radius 0 it only needs equal codes.
+    Random-hyperplane hashing (Charikar 2002, https://doi.org/10.1145/509907.509965): each bit
+    flips with probability angle / pi, so the Hamming distance grows smoothly with the angle
+    between two thumbnails; the DCT pHash's bits (coefficient signs against their median) flip
+    at random on flat images, where many coefficients sit near the median.
     """
-    rows_arr = np.asarray(rows, dtype=np.int64)
-    codes = np.ascontiguousarray(phashes[rows_arr]).view(np.uint64)[:, 0]
-    _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    shared = np.flatnonzero(counts[inverse] > 1)
-    groups: dict[int, list[int]] = {}
-    for r in shared:
-        groups.setdefault(int(inverse[r]), []).append(int(rows_arr[r]))
-    return {i: {j: 0 for j in group if j != i} for group in groups.values() for i in group}
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("L")
+    thumb = np.asarray(image.resize((HASH_GRID, HASH_GRID), Image.Resampling.BOX), dtype=np.float64).reshape(-1)
+    return np.packbits(HASH_PROJECTIONS @ (thumb - thumb.mean()) > 0).tobytes()
+
+
+def images_to_lab_thumbnails(images: np.ndarray, *, grid: int) -> np.ndarray:
+    """(K, H, W, C) uint8 -> (K, grid*grid, 3) float64 CIELAB L*, a*, b* of each cell of a
+    grid x grid area-averaged thumbnail (a* = b* = 0 for grayscale images)."""
+    thumbs = np.empty((len(images), grid, grid, 3))
+    for k, pixels in enumerate(images):
+        image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("RGB")
+        thumbs[k] = np.asarray(image.resize((grid, grid), Image.Resampling.BOX), dtype=np.float64) / 255.0
+    return skimage.color.rgb2lab(thumbs).reshape(len(images), grid * grid, 3)
+
+
+def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.ndarray:
+    """(P, cells, 3) CIELAB thumbnails, row-aligned -> (P,) float64: the largest difference over the
+    cells (Euclidean L*a*b*, or L* alone when `colour` is False), after removing the mean L*
+    difference, so a uniform brightness change alone does not separate a copy."""
+    diff = a.astype(np.float64) - b
+    diff[..., 0] -= diff[..., 0].mean(axis=1, keepdims=True)
+    if not colour:
+        diff = diff[..., :1]
+    return np.sqrt((diff ** 2).sum(-1)).max(axis=1, initial=0.0)
+
+
+def pair_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *, colour: bool,
+                             chunk: int = 4096) -> np.ndarray:
+    """Thumbnail distances of the (P,) row pairs (i, j) of (N, H, W, C) uint8 `images` (a memmap is
+    fine: only the rows in pairs are read, in ascending order, `chunk` at a time)."""
+    rows = np.unique(np.concatenate([i, j]))
+    # Rounded to int8 (L* in 0..100, a*/b* within +-128): 192 bytes a row instead of 1.5 kB.
+    thumbs = np.zeros((len(rows), THUMBNAIL_GRID ** 2, 3), dtype=np.int8)
+    for lo in range(0, len(rows), chunk):
+        lab = images_to_lab_thumbnails(np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID)
+        thumbs[lo:lo + chunk] = np.clip(np.round(lab), -128, 127)
+    return thumbnail_distances(thumbs[np.searchsorted(rows, i)], thumbs[np.searchsorted(rows, j)], colour=colour)
 
 
 def first_occurrences(digests: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -109,46 +129,84 @@ def first_occurrences(digests: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return first
 
 
+def near_duplicate_pairs(phashes: np.ndarray, images: np.ndarray, rows: np.ndarray, *, max_distance: int,
+                         max_pixel_distance: float, colour: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Near-duplicate pairs among candidate `rows` ((R,) int64, ascending).
+
+    phashes: (N, 8) uint8 packed perceptual hashes; images: (N, H, W, C) uint8 prepared pixels.
+    A pair is near when its hashes are within Hamming `max_distance` and, unless
+    `max_pixel_distance` < 0, its thumbnails within that distance (`thumbnail_distances`).
+    Returns (later, earlier, distance): (P,) int64 candidate indices (later > earlier) and
+    Hamming distances.
+    """
+    i, j, d = hamming_pairs(phashes[rows], radius=max_distance)
+    if max_pixel_distance >= 0 and len(i):
+        close = pair_thumbnail_distances(images, rows[i], rows[j], colour=colour) <= max_pixel_distance
+        i, j, d = i[close], j[close], d[close]
+    return rows[j], rows[i], d
+
+
+def near_duplicate_removals(later: np.ndarray, earlier: np.ndarray, distance: np.ndarray,
+                            *, chunk: int = 65_536) -> dict[int, tuple[int, int]]:
+    """Visit candidates in index order; one is removed when it has a near pair with an earlier
+    candidate that is still kept, and points at the nearest such (then the lowest index).
+
+    later, earlier, distance: (P,) int64 pairs (`near_duplicate_pairs`).
+    Returns {removed candidate: (kept candidate, distance)}; pairs are read `chunk` at a time
+    so no Python object is held per pair.
+    """
+    order = np.lexsort((earlier, distance, later))
+    later, earlier, distance = later[order], earlier[order], distance[order]
+    removed: dict[int, tuple[int, int]] = {}
+    for lo in range(0, len(later), chunk):
+        for row, kept, dist in zip(later[lo:lo + chunk].tolist(), earlier[lo:lo + chunk].tolist(),
+                                   distance[lo:lo + chunk].tolist()):
+            # Pairs are sorted by later row, then distance: the first kept partner is the answer.
+            if row not in removed and kept not in removed:
+                removed[row] = (kept, dist)
+    return removed
+
+
 def find_duplicates(
     digests: np.ndarray,
     valid: np.ndarray,
     phashes: np.ndarray,
+    images: np.ndarray,
     *,
     max_distance: int,
+    max_pixel_distance: float,
+    colour: bool,
     splits: list[str] | None = None,
 ) -> list[Match]:
     """Duplicates among decoded candidates, visited in index order (first occurrence kept).
 
     digests: (N, K) uint8 pixel digests; rows where the (N,) bool `valid` is False (candidates
-        already rejected) are ignored, as are their `phashes` rows.
-    phashes: (N, 8) uint8 packed perceptual hashes.
+        already rejected) are ignored, as are their `phashes` and `images` rows.
+    phashes: (N, 8) uint8 packed perceptual hashes; images: (N, H, W, C) uint8 prepared pixels
+        (read only for pairs within the Hamming radius).
     max_distance: near-duplicate Hamming radius; -1 disables near-duplicates.
+    max_pixel_distance: a near pair's CIELAB thumbnails must also be this close
+        (`thumbnail_distances`); -1 trusts the hash alone.
+    colour: whether that distance includes a*, b*; False compares lightness only, so colour
+        variants of one picture with the same lightness pattern count as near-duplicates.
     splits: per-candidate split when fixed before cleaning; a copy in a different split than
         the kept image it matches is a `leak`, so no duplicate pair straddles the splits.
     """
     first = first_occurrences(digests, valid)
     unique = np.flatnonzero(first == np.arange(len(first)))  # first occurrences, in index order
-    near: dict[int, dict[int, int]] = {}
-    if max_distance == 0 and len(unique):
-        near = equal_hash_neighbours(phashes, unique)
-    elif max_distance > 0 and len(unique):
-        rows = hamming_neighbours(phashes[unique], max_distance)
-        near = {int(unique[r]): {int(unique[c]): d for c, d in nb.items()} for r, nb in rows.items()}
-    # Only copies and images with a near neighbour can be removed. A first occurrence is kept
-    # unless it is itself a near-duplicate; its neighbours are near-neighbours too (the relation
-    # is symmetric), so every earlier one is decided before it is consulted.
+    near: dict[int, tuple[int, int]] = {}
+    if max_distance >= 0 and len(unique):
+        near = near_duplicate_removals(*near_duplicate_pairs(
+            phashes, images, unique, max_distance=max_distance, max_pixel_distance=max_pixel_distance,
+            colour=colour))
+    # Copies point at their first occurrence even when that one is itself a near-duplicate.
     copies = np.flatnonzero((first >= 0) & (first != np.arange(len(first))))
-    removed_near: set[int] = set()
     matches = []
     for i in sorted({*copies.tolist(), *near}):
-        j, reason, distance, exact = int(first[i]), DUPLICATE, 0, True
-        if j == i:
-            earlier = [(d, k) for k, d in near[i].items() if k < i and k not in removed_near]
-            if not earlier:
-                continue
-            distance, j = min(earlier)
-            reason, exact = NEAR_DUPLICATE, False
-            removed_near.add(i)
+        if first[i] == i:
+            (j, distance), reason, exact = near[i], NEAR_DUPLICATE, False
+        else:
+            j, distance, reason, exact = int(first[i]), 0, DUPLICATE, True
         if splits is not None and splits[i] != splits[j]:
             reason = LEAK
         matches.append(Match(i, j, reason, distance, exact))

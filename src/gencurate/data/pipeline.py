@@ -74,7 +74,7 @@ def prepare_dataset(config: PrepareConfig, *, images_path: str | Path, demo_path
         rows = open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, size, size, channels))
         workers = config.workers if workers is None else workers
         records = decode_source(source, rows, settings=settings, workers=workers or cpu_count())
-        kept, splits, rejected = _decide(source, records, config)
+        kept, splits, rejected = _decide(source, records, rows, config)
         del rows
         _copy_rows(scratch, kept, images_path)
     finally:
@@ -83,16 +83,18 @@ def prepare_dataset(config: PrepareConfig, *, images_path: str | Path, demo_path
     return PreparedDataset(manifest, _rejected_table(rejected), source)
 
 
-def _decide(source: Source, records: Records, config: PrepareConfig
+def _decide(source: Source, records: Records, rows: np.ndarray, config: PrepareConfig
             ) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
-    """(kept candidate indices (K,), their splits (K,), every rejection)."""
+    """(kept candidate indices (K,), their splits (K,), every rejection); rows: (N, H, W, C) decoded pixels."""
     names = [e.source for e in source.entries]
     rejected = list(source.ignored)
     rejected += [Rejection(names[i], reason, detail) for i, (reason, detail) in sorted(records.failures.items())]
     fixed = source_splits(source, config)
     valid = records.table["decoded"]
-    matches = find_duplicates(records.table["digest"], valid, records.table["phash"],
-                              max_distance=config.near_duplicate_distance, splits=fixed)
+    matches = find_duplicates(records.table["digest"], valid, records.table["phash"], rows,
+                              max_distance=config.near_duplicate_distance,
+                              max_pixel_distance=config.near_duplicate_pixel_distance,
+                              colour=config.near_duplicate_colour, splits=fixed)
     rejected += [Rejection(names[m.index], m.reason, match_detail(m, names, fixed)) for m in matches]
     keep = valid.copy()
     keep[[m.index for m in matches]] = False
