@@ -37,7 +37,7 @@ def test_round_trip(default_params_dict):
         (lambda d: d["select"].update(map_tsne_max=-1), "select.map_tsne_max: must be >= 0"),
         (lambda d: d["evaluate"].update(num_samples=10**6), "must not exceed sample.num_samples"),
         (lambda d: d["train"].update(steps_by_method={"ful": 2800}),
-         "train.steps_by_method.ful: is not in study.methods (full, random, coreset, typicality)"),
+         "train.steps_by_method.ful: is not in study.methods (full, random, coreset, typicality, typicality+balanced)"),
         (lambda d: d["train"].update(steps_by_method={"full": 0}), "train.steps_by_method.full: must be >= 1, got 0"),
         (lambda d: d["train"].update(steps_by_method={"full": -5}), "train.steps_by_method.full: must be >= 1"),
         (lambda d: d["train"].update(steps_by_method={"full": "many"}), "train.steps_by_method.full: expected an integer"),

@@ -194,8 +194,8 @@ def test_dinov2_downloads_once_then_runs_from_the_cache_without_the_hub(hub, wor
     local = tmp_path / "dino.safetensors"
     local.write_bytes(dino_s_weights)
     enc = load_encoder("dinov2-vit-s-14", weights=str(local), input_size=56, device="cpu")
-    want = torch.nn.functional.normalize(enc.features(torch.from_numpy(blob_images(N_IMAGES)).permute(0, 3, 1, 2)), dim=1)
-    np.testing.assert_allclose(first_emb, want.numpy(), atol=1e-5)
+    want = enc.features(torch.from_numpy(blob_images(N_IMAGES)).permute(0, 3, 1, 2))  # the evaluation role is raw
+    np.testing.assert_allclose(first_emb, want.numpy(), rtol=1e-4, atol=1e-4)
 
     # Hub gone: the second run loads the cached file, asks nothing and gives identical embeddings.
     hub.stop()

@@ -71,7 +71,8 @@ def test_pixel_control_needs_no_weights_and_detects_a_planted_shift(monkeypatch)
         (dict(pixel_size=0), "evaluate.pixel_size: must be >= 1"),
         (dict(pixel_pca_components=-1), "evaluate.pixel_pca_components: must be >= 0"),
         (dict(pixel_pca_fit_images=64), "evaluate.pixel_pca_fit_images: must exceed"),
-        (dict(isc_splits=0), "evaluate.isc_splits: must be in [1, evaluate.num_samples]"),
+        (dict(isc_splits=0), "evaluate.isc_splits: must be >= 1"),
+        (dict(isc_splits=5000, inception_weights="w.pth"), "evaluate.isc_splits: must not exceed evaluate.num_samples"),
         (dict(pixel_sise=32), "unknown key 'evaluate.pixel_sise'"),
     ],
 )

@@ -42,7 +42,10 @@ class EvaluateConfig:
         require(self.memorisation_pairs >= 1, "evaluate.memorisation_pairs", "must be >= 1")
         require(self.bootstrap_resamples >= 2, "evaluate.bootstrap_resamples", "must be >= 2")
         require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
-        require(1 <= self.isc_splits <= self.num_samples, "evaluate.isc_splits", "must be in [1, evaluate.num_samples]")
+        require(self.isc_splits >= 1, "evaluate.isc_splits", "must be >= 1")
+        # Only Inception Score splits the samples; without its weights the value is unused.
+        require(self.inception_weights is None or self.isc_splits <= self.num_samples, "evaluate.isc_splits",
+                "must not exceed evaluate.num_samples")
         require(self.fd_infinity_sizes >= 5, "evaluate.fd_infinity_sizes", "must be >= 5 (a line through fewer FDs is fragile)")
         require(0.0 < self.fd_infinity_min_fraction < 1.0, "evaluate.fd_infinity_min_fraction", "must be in (0, 1)")
         require(

@@ -112,12 +112,18 @@ def _decide(source: Source, records: Records, rows: np.ndarray, config: PrepareC
         side = REFERENCE if fixed is not None else TRAIN
         splits = carve_validation(splits, labels, fraction=config.validation_fraction, seed=config.seed, side=side)
     # Cleaning kept one image per duplicate group, so this only fails on a bug: it proves it.
-    leaks = split_leaks(records.table["digest"][kept], records.table["phash"][kept], splits,
-                        max_distance=config.near_duplicate_distance)
+    # Checked on the candidates' own rows, so no kept-row copy of the images is made.
+    all_splits = np.full(len(valid), None, dtype=object)
+    all_splits[kept] = splits
+    is_kept = np.zeros(len(valid), dtype=bool)
+    is_kept[kept] = True
+    leaks = split_leaks(records.table["digest"], records.table["phash"], rows, all_splits, valid=is_kept,
+                        max_distance=config.near_duplicate_distance,
+                        max_pixel_distance=config.near_duplicate_pixel_distance, colour=config.near_duplicate_colour)
     if leaks:
         m = leaks[0]
-        raise ValueError(f"{len(leaks)} duplicate pair(s) straddle the splits, e.g. {names[kept[m.index]]} "
-                         f"({splits[m.index]}) and {names[kept[m.kept]]} ({splits[m.kept]})")
+        raise ValueError(f"{len(leaks)} duplicate pair(s) straddle the splits, e.g. {names[m.index]} "
+                         f"({all_splits[m.index]}) and {names[m.kept]} ({all_splits[m.kept]})")
     return kept, np.asarray(splits, dtype=str), rejected
 
 

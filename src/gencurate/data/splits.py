@@ -68,12 +68,19 @@ def carve_validation(splits: np.ndarray, labels: np.ndarray, *, fraction: float,
     return splits
 
 
-def split_leaks(digests: np.ndarray, phashes: np.ndarray, splits: np.ndarray, *, max_distance: int) -> list[Match]:
+def split_leaks(
+    digests: np.ndarray, phashes: np.ndarray, images: np.ndarray | None, splits: np.ndarray, *, max_distance: int,
+    max_pixel_distance: float, colour: bool, valid: np.ndarray | None = None,
+) -> list[Match]:
     """Pairs of images in different splits that are exact or near duplicates (empty = leak-free).
 
-    digests: (N, K) uint8 pixel digests; phashes: (N, 8) uint8 packed perceptual hashes; splits:
-    (N,) split names; max_distance: the near-duplicate Hamming radius (-1: exact copies only).
+    digests: (N, K) uint8 pixel digests; phashes: (N, 8) uint8 packed perceptual hashes; images:
+    (N, H, W, C) uint8 pixels (read only for hash-near pairs; None with max_pixel_distance -1);
+    splits: (N,) split names; valid: (N,) bool rows to check (default all). The duplicate
+    criteria are prepare's (`cleaning.find_duplicates`).
     """
-    matches = find_duplicates(digests, np.ones(len(splits), dtype=bool), phashes, max_distance=max_distance,
+    valid = np.ones(len(splits), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    matches = find_duplicates(digests, valid, phashes, images, max_distance=max_distance,
+                              max_pixel_distance=max_pixel_distance, colour=colour,
                               splits=list(np.asarray(splits, dtype=object)))
     return [m for m in matches if m.reason == LEAK]
