@@ -45,4 +45,4 @@ def inception_note(summary: Mapping) -> str | None:
     if summary and all(K.KEY_FD_INCEPTION in stats for stats in summary.values()):
         return None
     return ("Inception FID and Inception Score are absent: `evaluate.inception_weights` does not point at "
-            "torch-fidelity's Inception weights file, and nothing is downloaded at run time.")
+            "torch-fidelity's Inception weights file (a local path; this metric does not download it).")
