@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are neither on this machine nor downloadable (a one-line message)."""
+    """Pretrained weights are neither on local disk nor downloadable (a one-line message)."""
 
 
 def require_file(path: str | os.PathLike, *, model: str) -> Path:
