@@ -43,8 +43,9 @@ def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def reference_at_same_size(ours: int, *, channels: int, dim_mults: tuple[int, ...]):
-    """denoising-diffusion-pytorch Unet whose parameter count is closest to `ours` (must be within 10%).
+def reference_at_same_size(ours: int, *, channels: int, dim_mults: tuple[int, ...], tolerance: float, dim_step: int):
+    """denoising-diffusion-pytorch Unet whose parameter count is closest to `ours` (within `tolerance`, a fraction),
+    searching `dim` in steps of `dim_step`.
 
     Its attention width (heads x dim_head, 4 x 32 by default) is searched with `dim`: at demo size
     the default attention alone would make it larger than our whole network.
@@ -53,12 +54,12 @@ def reference_at_same_size(ours: int, *, channels: int, dim_mults: tuple[int, ..
 
     candidates = (
         Unet(dim=dim, dim_mults=dim_mults, channels=channels, attn_heads=heads, attn_dim_head=dim_head)
-        for dim in range(4, 129, 4)
+        for dim in range(4, 129, dim_step)
         for heads, dim_head in ((4, 32), (2, 32), (1, 32), (2, 16), (1, 16), (1, 8))
     )
     best = min(candidates, key=lambda net: abs(n_params(net) - ours))
-    if abs(n_params(best) - ours) > 0.1 * ours:
-        raise SystemExit(f"no reference Unet within 10% of {ours} parameters (closest {n_params(best)})")
+    if abs(n_params(best) - ours) > tolerance * ours:
+        raise SystemExit(f"no reference Unet within {tolerance:.0%} of {ours} parameters (closest {n_params(best)})")
     return best
 
 
@@ -74,7 +75,8 @@ def bench_setting(name: str, *, size: int, channels: int, unet_cfg, batch: int, 
     torch.manual_seed(0)
     ours = build_unet(dataclasses.asdict(unet_cfg), (size, size, channels))
     diffusion = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps")
-    ref_unet = reference_at_same_size(n_params(ours), channels=channels, dim_mults=tuple(unet_cfg.channel_mults))
+    ref_unet = reference_at_same_size(n_params(ours), channels=channels, dim_mults=tuple(unet_cfg.channel_mults),
+                                      tolerance=0.1, dim_step=4)
     reference = RefDiffusion(ref_unet, image_size=size, timesteps=1000, sampling_timesteps=50, objective="pred_noise",
                              beta_schedule="cosine", ddim_sampling_eta=0.0)
     x0 = torch.rand(batch, channels, size, size) * 2 - 1

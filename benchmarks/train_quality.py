@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from gencurate.config import load_params, params_from_mapping, to_mapping
 from provenance import provenance
+from train import n_params, reference_at_same_size  # benchmarks/train.py: the same parameter-matched reference
 
 RESULTS = ROOT / "benchmarks" / "results" / "train.json"
 RESULT_KEY = "quality_at_equal_compute"
@@ -53,10 +54,6 @@ def demo_split(split: str) -> np.ndarray:
     params = load_params(ROOT / "params.yaml")
     data = np.load(ROOT / params.paths.demo)
     return data["images"][data["split"] == split][:, :, :, None]
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # -- children -------------------------------------------------------------------------------------
@@ -109,21 +106,6 @@ def run_ours(args: argparse.Namespace) -> dict:
             "sampler": f"{cfg.sampler}-{cfg.steps}", "train_overrides": json.loads(args.overrides)}
 
 
-def reference_unet(target: int, *, channels: int, dim_mults: tuple[int, ...]):
-    """The reference Unet whose parameter count is closest to `target` (within 5 %)."""
-    from denoising_diffusion_pytorch import Unet
-
-    candidates = (
-        Unet(dim=dim, dim_mults=dim_mults, channels=channels, attn_heads=heads, attn_dim_head=dim_head)
-        for dim in range(4, 129, 2)
-        for heads, dim_head in ((4, 32), (2, 32), (1, 32), (2, 16), (1, 16), (1, 8))
-    )
-    best = min(candidates, key=lambda net: abs(n_params(net) - target))
-    if abs(n_params(best) - target) > 0.05 * target:
-        raise SystemExit(f"no reference Unet within 5% of {target} parameters (closest {n_params(best)})")
-    return best
-
-
 def run_reference(args: argparse.Namespace) -> dict:
     from denoising_diffusion_pytorch import GaussianDiffusion
     from ema_pytorch import EMA
@@ -133,7 +115,8 @@ def run_reference(args: argparse.Namespace) -> dict:
     params = load_params(ROOT / "params.yaml")
     images = demo_split("train")
     ours = build_unet(to_mapping(params.train.unet), images.shape[1:])
-    unet = reference_unet(n_params(ours), channels=1, dim_mults=tuple(params.train.unet.channel_mults))
+    unet = reference_at_same_size(n_params(ours), channels=1, dim_mults=tuple(params.train.unet.channel_mults),
+                                  tolerance=0.05, dim_step=2)
     diffusion = GaussianDiffusion(unet, image_size=images.shape[1], sampling_timesteps=args.reference_sampling_steps)
     optimizer = torch.optim.Adam(diffusion.parameters(), lr=1e-4, betas=(0.9, 0.99))
     ema = EMA(diffusion, beta=0.995, update_every=10)
