@@ -8,7 +8,7 @@ method's data), in its own process with one torch thread, all processes at the s
 load from other jobs hits every side alike). Then each draws 1,000 samples with its own sampler
 (ours: params.yaml `sample`; the reference: its DDIM with `--reference-sampling-steps` steps), and
 all are scored against 1,000 held-out reference-split images in the evaluation encoder's feature
-space (params.yaml `encoders.evaluation`): FD, precision and recall (k = 3).
+space (params.yaml `encoders.evaluation`, raw features as `evaluate` uses them): FD, precision and recall (k = 3).
 
 - ours: `gencurate.diffusion.training.train_diffusion` (the pipeline's Lightning loop) with
   params.yaml `train`, stopped by a callback when the budget is spent; variants override keys of
@@ -88,8 +88,9 @@ def run_ours(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = train_diffusion(
-            images=images, config=dataclasses.replace(params.train, accelerator="cpu"), seed=0, selection_sha256="bench",
-            model_dir=Path(tmp) / "model", log_dir=Path(tmp) / "logs", callbacks=[StopAfter(args.seconds)],
+            images=images, config=dataclasses.replace(params.train.for_method("full"), accelerator="cpu"), seed=0,
+            selection_sha256="bench", model_dir=Path(tmp) / "model", log_dir=Path(tmp) / "logs",
+            callbacks=[StopAfter(args.seconds)], curve=None,
             progress=False,
         )
     train_seconds = time.perf_counter() - t0
@@ -167,10 +168,10 @@ def score(samples: dict[str, np.ndarray]) -> dict[str, dict]:
     enc = load_encoder(enc_cfg.name, weights=enc_cfg.weights, input_size=enc_cfg.input_size, device="cpu")
     reference = demo_split("reference")
     rows = np.sort(np.random.default_rng(0).choice(len(reference), N_REFERENCE, replace=False))
-    real = embed_images(enc, reference[rows], batch_size=128, progress=False)
+    real = embed_images(enc, reference[rows], batch_size=128, progress=False, normalise=False)
     out = {}
     for name, images in samples.items():
-        fake = embed_images(enc, images, batch_size=128, progress=False)
+        fake = embed_images(enc, images, batch_size=128, progress=False, normalise=False)
         out[name] = fd_features_to_metric(fake, real) | prc_features_to_metric(fake, real, k=3)
     return {name: {k: round(float(v), 5) for k, v in m.items()} | {"encoder": f"{enc.name}@{enc.input_size}"}
             for name, m in out.items()}

@@ -45,6 +45,8 @@ def test_round_trip(default_params_dict):
         (lambda d: d["train"].update(eval_every_n_steps=-1), "train.eval_every_n_steps: must be >= 0"),
         (lambda d: d["train"].update(eval_num_samples=3), "train.eval_num_samples: must exceed evaluate.prc_k (3)"),
         (lambda d: d["prepare"].update(validation_fraction=1.5), "prepare.validation_fraction: must be in [0, 1)"),
+        (lambda d: d["train"].update(concurrent_seeds=0), "train.concurrent_seeds: must be >= 1"),
+        (lambda d: d["train"].update(concurrent_seeds=2, devices=2), "train.concurrent_seeds: must be 1 when a run spans"),
     ],
 )
 def test_bad_params_give_one_line_naming_the_key(default_params_dict, mutate, message):

@@ -46,7 +46,8 @@ def project(tmp_path, default_params_dict) -> Path:
     params["study"] = {"methods": ["random"], "seeds": [0]}
     params["train"]["steps_by_method"] = {}  # budgets may name only study methods
     params["train"].update(steps=4, batch_size=2, warmup_steps=1, log_every_n_steps=1, sample_every_n_steps=1000,
-                           checkpoint_every_n_steps=2, eval_every_n_steps=0, **DDP)  # no validation split here
+                           checkpoint_every_n_steps=2, eval_every_n_steps=0,  # no validation split here
+                           concurrent_seeds=1, **DDP)
     params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attention_resolutions=[])
     params["train"]["diffusion"]["timesteps"] = 50
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

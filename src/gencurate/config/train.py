@@ -56,6 +56,7 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "auto"
+    concurrent_seeds: int = 2  # seeds of one method trained at once, one process each on cores / N threads
     eval_every_n_steps: int = 200  # validation curve point every N steps and at the last; 0 = no curves
     eval_num_samples: int = 128
     eval_bootstrap_rounds: int = 20  # bootstrap draws of the last point's FD (the noise its slope is judged by)
@@ -72,6 +73,9 @@ class TrainConfig:
         for key in ("log_every_n_steps", "sample_every_n_steps", "checkpoint_every_n_steps", "devices", "num_nodes"):
             require(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         require(self.num_workers >= 0, "train.num_workers", "must be >= 0")
+        require(self.concurrent_seeds >= 1, "train.concurrent_seeds", "must be >= 1")
+        require(self.concurrent_seeds == 1 or (self.devices == 1 and self.num_nodes == 1), "train.concurrent_seeds",
+                "must be 1 when a run spans several devices or nodes (train.devices / train.num_nodes)")
         for method, steps in self.steps_by_method.items():
             require(steps >= 1, f"train.steps_by_method.{method}", f"must be >= 1, got {steps}")
         require(self.eval_every_n_steps >= 0, "train.eval_every_n_steps", "must be >= 0 (0 = no curves)")

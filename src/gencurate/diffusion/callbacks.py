@@ -1,7 +1,8 @@
-"""Lightning callbacks of DDPM training: sample grids in the training log, a step progress bar."""
+"""Lightning callbacks of DDPM training: sample grids in the training log, a step progress bar, a step reporter."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -49,3 +50,14 @@ class StepProgressBar(TQDMProgressBar):
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
         self.train_progress_bar.set_description("train steps")
+
+
+class StepReporter(L.Callback):
+    """Calls `report(optimizer steps done)` after every step: how a run in a worker process feeds
+    the parent's progress bar (gencurate.processes)."""
+
+    def __init__(self, report: Callable[[int], None]) -> None:
+        self.report = report
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.report(trainer.global_step)

@@ -1,15 +1,17 @@
-"""`gencurate train [--method M --seed S]`: train a DDPM on one selection (every study item by default).
+"""`gencurate train [--method M [--seed S]]`: train a DDPM per seed on one selection (every study item by default).
 
 Reads `paths.images` and `paths.selection(M)` and, for the validation curves, the validation rows
 of `paths.embedding("evaluation")`; writes `paths.checkpoint(M, S)` (plus the resumable last.ckpt
 beside it), dvclive logs under `paths.train_log_dir(M, S)` and `paths.train_summary(M, S)`.
-Each method trains `train.steps_by_method[M]` steps if listed, else `train.steps`.
+Each method trains `train.steps_by_method[M]` steps if listed, else `train.steps`. The seeds of a
+method train `train.concurrent_seeds` at a time, each in its own process on its share of the cores.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from functools import partial
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +19,7 @@ import pandas as pd
 
 from gencurate.config import Params
 from gencurate.data.splits import VALIDATION
+from gencurate.diffusion.callbacks import StepReporter
 from gencurate.diffusion.checkpoint import KEY_STEP, save_checkpoint
 from gencurate.diffusion.curves import ValidationCurve
 from gencurate.diffusion.datamodule import load_selected_images
@@ -24,6 +27,7 @@ from gencurate.diffusion.training import train_diffusion
 from gencurate.io import file_sha256, read_json, read_npy, write_json
 from gencurate.metrics.evaluation import check_embedding_meta, check_reference_features
 from gencurate.metrics.keys import KEY_TRAIN_STEPS
+from gencurate.processes import report_progress, run_in_processes
 from gencurate.stages.common import stage_params, study_items
 
 CHECK_IMAGES = 8  # validation images embedded again to prove the stored features match the encoder
@@ -74,7 +78,10 @@ def validation_curve(params: Params, inputs: CurveInputs) -> ValidationCurve:
     )
 
 
-def train_item(params: Params, method: str, seed: int, curve_inputs: CurveInputs | None) -> None:
+def train_item(
+    params: Params, method: str, seed: int, curve_inputs: CurveInputs | None, *, reporter: StepReporter | None = None
+) -> int:
+    """Train one (method, seed) run, write its model.ckpt and summary; return its steps."""
     paths, config = params.paths, params.train.for_method(method)
     selection = paths.selection(method)
     result = train_diffusion(
@@ -85,16 +92,53 @@ def train_item(params: Params, method: str, seed: int, curve_inputs: CurveInputs
         model_dir=paths.model_dir(method, seed),
         log_dir=paths.train_log_dir(method, seed),
         curve=None if curve_inputs is None else validation_curve(params, curve_inputs),
+        callbacks=() if reporter is None else (reporter,),
+        progress=reporter is None,
     )
+    steps = int(result.module.ema_steps)
     if result.is_global_zero:
         checkpoint = result.checkpoint()
         save_checkpoint(paths.checkpoint(method, seed), checkpoint)
         write_json(paths.train_summary(method, seed), {KEY_TRAIN_STEPS: int(checkpoint[KEY_STEP])})
+    return steps
+
+
+def curve_inputs_for(params: Params) -> CurveInputs | None:
+    return load_curve_inputs(params) if params.train.eval_every_n_steps else None
+
+
+def train_item_in_worker(slot: int, params: Params, method: str, seed: int) -> int:
+    """One run inside a `run_in_processes` worker: its own encoder for the curves, progress to the parent."""
+    return train_item(params, method, seed, curve_inputs_for(params), reporter=StepReporter(partial(report_progress, slot)))
+
+
+def train_method(params: Params, method: str, seeds: Sequence[int], curve_inputs: Callable[[], CurveInputs | None]) -> None:
+    """Train every seed of `method`: `train.concurrent_seeds` at a time in worker processes, or in
+    turn in this process when that is 1 (or there is one seed)."""
+    processes = min(params.train.concurrent_seeds, len(seeds))
+    if processes <= 1:
+        for seed in seeds:
+            train_item(params, method, seed, curve_inputs())
+        return
+    steps = params.train.steps_for(method)
+    run_in_processes(train_item_in_worker, [(params, method, s) for s in seeds], processes=processes,
+                     totals=[steps] * len(seeds), desc=f"train {method} (seeds {', '.join(map(str, seeds))})")
+    for seed in seeds:
+        print(f"train {method} seed {seed}: wrote {params.paths.checkpoint(method, seed)}", flush=True)
 
 
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
-    items = list(study_items(params, args))
-    curve_inputs = load_curve_inputs(params) if params.train.eval_every_n_steps else None
-    for method, seed in items:
-        train_item(params, method, seed, curve_inputs)
+    seeds_by_method: dict[str, list[int]] = {}
+    for method, seed in study_items(params, args):
+        seeds_by_method.setdefault(method, []).append(seed)
+    loaded: list[CurveInputs | None] = []
+
+    def curve_inputs() -> CurveInputs | None:
+        """The evaluation encoder, loaded once for the runs of this process."""
+        if not loaded:
+            loaded.append(curve_inputs_for(params))
+        return loaded[0]
+
+    for method, seeds in seeds_by_method.items():
+        train_method(params, method, seeds, curve_inputs)
