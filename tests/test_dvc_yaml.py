@@ -27,10 +27,10 @@ def stages(repo_root):
 def test_matrix_items_are_the_study(stages, repo_root):
     params = load_params(repo_root / "params.yaml")
     expected = {f"{m}-{s}" for m in params.study.methods for s in params.study.seeds}
-    for stage in ("sample", "evaluate"):
-        assert {k.split("@", 1)[1] for k in stages if k.startswith(f"{stage}@")} == expected
-    # One train stage per method: it trains every seed (train.concurrent_seeds at a time).
-    assert {k.split("@", 1)[1] for k in stages if k.startswith("train@")} == set(params.study.methods)
+    assert {k.split("@", 1)[1] for k in stages if k.startswith("evaluate@")} == expected
+    # One train and one sample stage per method: each runs every seed (`concurrent_seeds` at a time).
+    for stage in ("train", "sample"):
+        assert {k.split("@", 1)[1] for k in stages if k.startswith(f"{stage}@")} == set(params.study.methods)
 
 
 def test_outputs_match_paths_config(stages, repo_root):
@@ -51,8 +51,8 @@ def test_outputs_match_paths_config(stages, repo_root):
             # Each seed's model and log directory lies in one of its method's train outputs.
             for run_dir in (paths.model_dir(m, s), paths.train_log_dir(m, s)):
                 assert any(run_dir.parent == Path(out) for out in train_outs), (run_dir, train_outs)
-            assert stages[f"sample@{item}"][1] == {str(paths.samples_dir(m, s))}
-            assert str(paths.model_dir(m, s)) in stages[f"sample@{item}"][0]
+            assert stages[f"sample@{m}"][1] == {str(paths.samples_dir(m, s).parent)}
+            assert str(paths.model_dir(m, s).parent) in stages[f"sample@{m}"][0]
             assert stages[f"evaluate@{item}"][1] == {str(paths.metrics_file(m, s)), str(paths.metric_details_dir(m, s))}
             assert str(paths.samples_dir(m, s)) in stages[f"evaluate@{item}"][0]
 

@@ -82,3 +82,27 @@ def test_sample_stage_end_to_end(tmp_path, monkeypatch, repo_root):
     assert np.array_equal(np.load(paths.samples_file("random", 0)), samples)
     # a model that was never trained: one line naming the missing file
     assert main(["sample", "--method", "coreset", "--seed", "0"]) == 2
+
+
+@pytest.mark.multiprocess
+def test_concurrent_seeds_sample_what_each_seed_samples_alone(tmp_path, monkeypatch, repo_root):
+    """`sample.concurrent_seeds: 2`: both seeds of a method in worker processes (one thread each)
+    give the samples this one-thread process gives for each seed."""
+    from gencurate.cli import main
+    from gencurate.config import load_params
+
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["study"] = {"methods": ["random"], "seeds": [0, 1]}
+    params["train"]["steps_by_method"] = {}
+    params["sample"].update(num_samples=6, steps=3, batch_size=3, accelerator="cpu", concurrent_seeds=2)
+    params["evaluate"].update(num_samples=6, kid_subset_size=6)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    paths = load_params("params.yaml").paths
+    for seed in (0, 1):
+        write_untrained_checkpoint(paths.checkpoint("random", seed), seed=seed)
+    assert main(["sample", "--method", "random"]) == 0
+    for seed in (0, 1):
+        alone = sample_from_checkpoint(paths.checkpoint("random", seed), num_samples=6, steps=3, batch_size=3,
+                                       seed=seed, device="cpu", progress=False)  # sample.seed 0 + training seed
+        assert np.array_equal(np.load(paths.samples_file("random", seed)), alone)

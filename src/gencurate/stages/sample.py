@@ -1,7 +1,8 @@
-"""`gencurate sample [--method M --seed S]`: draw samples from a trained checkpoint (every study item by default).
+"""`gencurate sample [--method M [--seed S]]`: draw samples from trained checkpoints (every study item by default).
 
 Reads only `paths.checkpoint(M, S)`; writes `paths.samples_file(M, S)` (uint8 N,H,W,C) and
-`paths.grid_file(M, S)` (an 8x8 PNG grid).
+`paths.grid_file(M, S)` (an 8x8 PNG grid). The seeds of a method sample `sample.concurrent_seeds`
+at a time, each in its own process on its share of the cores.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from gencurate.config import PathsConfig, SampleConfig
 from gencurate.diffusion.grid import images_to_grid
 from gencurate.diffusion.sampling import sample_from_checkpoint
 from gencurate.io import atomic_path, write_npy
+from gencurate.processes import report_progress, run_in_processes
 from gencurate.stages.common import stage_params, study_items
 
 
@@ -33,7 +35,23 @@ def sample_item(paths: PathsConfig, config: SampleConfig, method: str, seed: int
         images_to_grid(images).save(tmp, format="PNG")
 
 
+def sample_item_in_worker(slot: int, paths: PathsConfig, config: SampleConfig, method: str, seed: int) -> None:
+    sample_item(paths, config, method, seed)
+    report_progress(slot, 1)
+
+
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
+    seeds_by_method: dict[str, list[int]] = {}
     for method, seed in study_items(params, args):
-        sample_item(params.paths, params.sample, method, seed)
+        seeds_by_method.setdefault(method, []).append(seed)
+    for method, seeds in seeds_by_method.items():
+        processes = min(params.sample.concurrent_seeds, len(seeds))
+        if processes <= 1:
+            for seed in seeds:
+                sample_item(params.paths, params.sample, method, seed)
+            continue
+        run_in_processes(sample_item_in_worker, [(params.paths, params.sample, method, s) for s in seeds],
+                         processes=processes, totals=[1] * len(seeds), desc=f"sample {method} (runs done)")
+        for seed in seeds:
+            print(f"sample {method} seed {seed}: wrote {params.paths.samples_file(method, seed)}", flush=True)
