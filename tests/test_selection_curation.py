@@ -3,6 +3,8 @@ the budget-aware typicality radius, imbalance figures, galleries and the t-SNE m
 
 from __future__ import annotations
 
+from gencurate.figures import figure_to_png
+
 import math
 
 import numpy as np
@@ -12,7 +14,7 @@ from gencurate.selection import METHODS, FULL, select, select_balanced
 from gencurate.selection.balanced import split_budget
 from gencurate.selection.gallery import N_LEAST_TYPICAL, N_RANDOM, images_to_mosaic, picks_to_gallery_rows
 from gencurate.selection.knn import knn_search
-from gencurate.selection.map import embeddings_to_map, save_figure, selections_to_map_figure
+from gencurate.selection.map import embeddings_to_map, selections_to_map_figure
 from gencurate.selection.prefilter import OUTLIER, REASON, ROW, train_to_pool
 from gencurate.selection.prototypes import prototypes
 from gencurate.selection.semdedup import semdedup
@@ -188,6 +190,6 @@ def test_tsne_map_below_the_threshold_is_deterministic_and_byte_stable(tmp_path)
     d = np.linalg.norm(coords[:, None] - coords[None], axis=-1) + np.eye(len(x)) * 1e9
     assert (labels[d.argmin(1)] == labels).mean() > 0.95
     selections = {"random": np.arange(0, 98, 7)}
-    save_figure(selections_to_map_figure(coords, selections, np.array([1]), projection=projection), tmp_path / "a.png")
-    save_figure(selections_to_map_figure(again, selections, np.array([1]), projection=projection), tmp_path / "b.png")
+    figure_to_png(selections_to_map_figure(coords, selections, np.array([1]), projection=projection), tmp_path / "a.png", dpi=100)
+    figure_to_png(selections_to_map_figure(again, selections, np.array([1]), projection=projection), tmp_path / "b.png", dpi=100)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

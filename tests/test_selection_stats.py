@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gencurate.figures import figure_to_png
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from gencurate.selection import METHODS, knn_search
 from gencurate.selection.stats import (
     CLASS_HISTOGRAM, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_OUTLIERS, N_PICKED, OUTLIER_SHARE,
     RUNTIME_SECONDS, TYPICALITY_RADIUS, embeddings_to_map, labels_to_histogram, mean_nearest_pick_distance,
-    picks_to_stats, save_figure, selections_to_map_figure, selections_to_report, typicality_to_outliers,
+    picks_to_stats, selections_to_map_figure, selections_to_report, typicality_to_outliers,
 )
 
 
@@ -66,9 +68,9 @@ def test_map_and_figure(tmp_path):
     fig = selections_to_map_figure(coords, selections, np.array([1, 2]))
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["full (300 of 300)", "random (30 of 300)", "coreset (5 of 300)"]
-    save_figure(fig, tmp_path / "map.png")
+    figure_to_png(fig, tmp_path / "map.png", dpi=100)
     first = (tmp_path / "map.png").read_bytes()
-    save_figure(selections_to_map_figure(coords, selections, np.array([1, 2])), tmp_path / "again.png")
+    figure_to_png(selections_to_map_figure(coords, selections, np.array([1, 2])), tmp_path / "again.png", dpi=100)
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "again.png").read_bytes() == first
 
 

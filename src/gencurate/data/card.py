@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gencurate.config import PrepareConfig
+from gencurate.figures import figure_to_png
 from gencurate.data.balance import (
     MAX_MIN_RATIO,
     NORMALISED_ENTROPY,
@@ -33,7 +34,6 @@ SAMPLES_PNG = "samples.png"
 GRID_COLUMNS = 8
 GRID_MAX_ROWS = 10
 EXAMPLES_PER_REASON = 5
-PNG_METADATA = {"Software": None}  # no library version in the bytes: a stable, diffable card
 
 
 def images_to_brightness(images: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
@@ -59,7 +59,7 @@ def sample_grid_ids(manifest: pd.DataFrame) -> tuple[list[str], list[np.ndarray]
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=100, metadata=PNG_METADATA)
+    figure_to_png(fig, path, dpi=100)
 
 
 def plot_counts(manifest: pd.DataFrame, path: Path) -> None:

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from gencurate.figures import figure_to_png  # noqa: E402
 from gencurate.metrics.keys import KEY_FD, KEY_PRECISION, KEY_RECALL  # noqa: E402
 
 STEP, LOSS = "step", "loss"
@@ -77,8 +78,7 @@ def _runs_figure(curves: Mapping[tuple[str, int], pd.DataFrame], path: str | Pat
         ax.set_yscale("log")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure_to_png(fig, path, dpi=110)
 
 
 def curves_to_figure(

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from gencurate.figures import figure_to_png  # noqa: E402
 from gencurate.metrics.keys import HIGHER_IS_BETTER, KEY_DENSITY, LOWER_IS_BETTER  # noqa: E402
 from gencurate.report.summary import MEAN, STD  # noqa: E402
 
@@ -48,8 +49,7 @@ def summary_to_bar_chart(
         ax.axis("off")
     fig.suptitle("Mean over seeds, error bars: std over seeds", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure_to_png(fig, path, dpi=110)
 
 
 def grids_to_figure(
@@ -66,5 +66,4 @@ def grids_to_figure(
             ax.set_title(f"{method}, seed {seed}", fontsize=10)
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure_to_png(fig, path, dpi=110)

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gencurate.figures import figure_to_png  # noqa: E402
 from gencurate.metrics import keys as K  # noqa: E402
 from gencurate.report.summary import MEAN  # noqa: E402
 from gencurate.report.uncertainty import CI_HIGH, CI_LOW  # noqa: E402
@@ -59,8 +60,7 @@ def pairs_to_figure(pairs: Mapping[str, np.ndarray], path: str | Path, *, count:
                          if j == 0 else f"{label} #{int(pairs['train_id'][i])}", fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure_to_png(fig, path, dpi=110)
 
 
 def _with_interval(stat: Mapping[str, float] | None, fmt: str = ".3f") -> str:

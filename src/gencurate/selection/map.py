@@ -85,8 +85,3 @@ def selections_to_map_figure(
     fig.suptitle(f"Selections on {title} of the selection embeddings", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig: Figure, path: str | Path) -> None:
-    """PNG without the matplotlib version stamp, so an unchanged map stays byte-identical."""
-    fig.savefig(path, format="png", metadata={"Software": None})

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from gencurate.selection.knn import knn_search
 from gencurate.selection.map import (  # noqa: F401  (re-exported: the report's figure helpers)
-    MAP_FILE, embeddings_to_map, save_figure, selections_to_map_figure,
+    MAP_FILE, embeddings_to_map, selections_to_map_figure,
 )
 from gencurate.selection.typicality import knn_distances_to_radius, knn_distances_to_typicality
 

@@ -17,6 +17,7 @@ import pandas as pd
 from gencurate.config import Params
 from gencurate.config.strict import require
 from gencurate.config.study import split_method
+from gencurate.figures import figure_to_png
 from gencurate.io import atomic_path, read_npy, write_ids, write_json
 from gencurate.npyrows import NpyRows
 from gencurate.selection import BUDGET, FULL, TYPICALITY, as_embeddings, knn_search, select, select_balanced
@@ -24,7 +25,7 @@ from gencurate.selection.gallery import GALLERY_DIR, gallery_figure, picks_to_ga
 from gencurate.selection.kmeans import embeddings_to_clusters
 from gencurate.selection.prefilter import PARTNER, REASON, ROW, SIMILARITY, train_to_pool
 from gencurate.selection.stats import (
-    MAP_FILE, N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups, save_figure,
+    MAP_FILE, N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups,
     selections_to_report,
 )
 from gencurate.selection.typicality import embeddings_to_budget_radius, knn_distances_to_typicality
@@ -189,11 +190,11 @@ def main(args: argparse.Namespace) -> None:
             write_ids(tmp / paths.selection(method).relative_to(paths.selections), ids[rows])
     with atomic_path(paths.selection_report, directory=True) as tmp:
         write_json(tmp / STATS_FILE, stats)
-        save_figure(figure, tmp / MAP_FILE)
+        figure_to_png(figure, tmp / MAP_FILE, dpi=100)
         removed_to_ids(removed, ids).to_csv(tmp / REMOVED_FILE, index=False)
         (tmp / GALLERY_DIR).mkdir()
         for method, rows in picks.items():
             shown, least = picks_to_gallery_rows(rows, typicality, seed=cfg.seed)
             figure = gallery_figure(images[manifest_rows[shown]], images[manifest_rows[least]],
                                     title=f"{method}: {len(rows)} training images")
-            save_figure(figure, tmp / GALLERY_DIR / f"{method}.png")
+            figure_to_png(figure, tmp / GALLERY_DIR / f"{method}.png", dpi=100)
