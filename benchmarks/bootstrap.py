@@ -24,22 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import linalg
+from provenance import provenance
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from gencurate.metrics import keys as K  # noqa: E402
-from gencurate.metrics.bootstrap import bootstrap_weights, fd_replicates, features_to_replicates  # noqa: E402
-from gencurate.metrics.fd import fd_features_to_metric  # noqa: E402
-from gencurate.metrics.independence import geometry, images_to_pixels, spaces_to_independence  # noqa: E402
-from gencurate.metrics.memorisation import memorisation_threshold, nearest_neighbours  # noqa: E402
+from gencurate.metrics import keys as K
+from gencurate.metrics.bootstrap import bootstrap_weights, fd_replicates, features_to_replicates
+from gencurate.metrics.fd import fd_features_to_metric
+from gencurate.metrics.independence import geometry, images_to_pixels, spaces_to_independence
+from gencurate.metrics.memorisation import memorisation_threshold, nearest_neighbours
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap.json"
 
@@ -69,6 +66,7 @@ def main() -> None:
     parser.add_argument("--reference", type=int, default=1992)
     args = parser.parse_args()
     fake, real = features(args.n, args.dim, 0, 0.5), features(args.n, args.dim, 1, 0.55)
+    machine = provenance()
     load_start = os.getloadavg()
 
     t = time.perf_counter()
@@ -119,9 +117,8 @@ def main() -> None:
         "threshold_calibration_seconds": calibration_s, "independence_seconds": independence_s,
         "train_images": args.train, "reference_images": args.reference,
         "replicate_fd_mean": float(np.mean(reps[K.KEY_FD])), "replicate_fd_std": float(np.std(reps[K.KEY_FD])),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_at_start": load_start,
-                    "load_average_at_end": os.getloadavg(),
-                    "note": "cores shared with other jobs; the load average says how busy they were"},
+        "machine": machine | {"load_average_at_end": os.getloadavg(),
+                              "note": "cores shared with other jobs; the load average says how busy they were"},
     }
     print(f"N = {args.n}, D = {args.dim}, B = {args.resamples}")
     print(f"  plain FD once:                         {plain_s:8.2f} s")

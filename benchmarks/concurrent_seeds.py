@@ -54,8 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from gencurate.processes import available_cores, run_in_processes, threads_per_process
-    from gencurate.runtime import quiet_lightning
+    from gencurate.processes import run_in_processes, threads_per_process
+    from gencurate.runtime import cpu_count, quiet_lightning
 
     quiet_lightning()
     machine = provenance()
@@ -71,7 +71,7 @@ def main() -> None:
     result = {
         "benchmark": "concurrent_seeds",
         "machine": machine | {"load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
-        "cores": available_cores(), "seeds": args.seeds, "steps_each": args.steps,
+        "cores": cpu_count(), "seeds": args.seeds, "steps_each": args.steps,
         "in_turn": {"threads": torch.get_num_threads(), "wall_seconds": round(in_turn_wall, 2),
                     "train_seconds_each": [round(t, 2) for t in in_turn]},
         "at_once": {"processes": len(seeds), "threads_each": threads_per_process(len(seeds)),

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,15 +30,15 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from gencurate.config import load_params, to_mapping
+from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.curves import ValidationCurve, bootstrap_fd_std, curve_steps
+from gencurate.diffusion.gaussian import GaussianDiffusion
+from gencurate.diffusion.module import uint8_to_unit
+from gencurate.encoders import embed_images, load_encoder
+from provenance import provenance
 
-from gencurate.config import load_params, to_mapping  # noqa: E402
-from gencurate.diffusion.checkpoint import build_unet  # noqa: E402
-from gencurate.diffusion.curves import ValidationCurve, bootstrap_fd_std, curve_steps  # noqa: E402
-from gencurate.diffusion.gaussian import GaussianDiffusion  # noqa: E402
-from gencurate.diffusion.module import uint8_to_unit  # noqa: E402
-from gencurate.encoders import embed_images, load_encoder  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "curves.json"
 IMAGE_SHAPE = (28, 28, 1)  # the demo's images
@@ -64,6 +63,7 @@ def main() -> None:
     train, sample = params.train, params.sample
     enc_cfg = params.encoders.evaluation
     load_before = os.getloadavg()
+    machine = provenance()
 
     start = time.perf_counter()
     enc = load_encoder(enc_cfg.name, weights=enc_cfg.weights, input_size=enc_cfg.input_size, device="cpu")
@@ -126,7 +126,7 @@ def main() -> None:
             "curves_share_of_training": round(curve_seconds / train_seconds, 3),
         }
     result = {
-        "benchmark": "curves", "threads": args.threads, "rounds": args.rounds,
+        "benchmark": "curves", "threads": args.threads, "rounds": args.rounds, "machine": machine,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "note": "the machine's 2 cores were shared with other jobs unless the load average is below ~0.5",

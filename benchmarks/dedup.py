@@ -61,6 +61,7 @@ from gencurate.data.cleaning import (
 from gencurate.data.hamming import hamming_pairs, packed_to_words
 from gencurate.data.images import Decoded, decode_image
 from gencurate.data.pipeline import prepare_dataset
+from provenance import provenance
 
 RESULT = Path(__file__).with_name("results") / "dedup.json"
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "fashion-mnist-subset.npz"
@@ -381,9 +382,7 @@ def main() -> None:
     parser.add_argument("--reference", type=int, default=100_000, help="hashes for the side-by-side faiss flat run")
     args = parser.parse_args()
     defaults = PrepareConfig()
-    load_before = os.getloadavg()
-    result: dict = {"machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
-                                "note": "shared machine: other jobs ran on the same 2 cores"},
+    result: dict = {"machine": provenance() | {"note": "shared machine: other jobs ran on the same cores"},
                     "defaults": {"near_duplicate_distance": defaults.near_duplicate_distance,
                                  "near_duplicate_pixel_distance": defaults.near_duplicate_pixel_distance,
                                  "near_duplicate_colour": defaults.near_duplicate_colour,

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from paper_scale import apply_overrides, readme_preset
+from provenance import provenance
 
-from paper_scale import apply_overrides, readme_preset  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "offline_embed.json"
 
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     load_before = os.getloadavg()
+    machine = provenance()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -77,6 +78,7 @@ def main() -> None:
     out = {
         "command": "gencurate embed (both roles; the selection role, CLIP ViT-B/32, fails first)",
         "runs": rows,
+        "machine": machine,
         "max_wall_seconds": max(r["wall_seconds"] for r in rows),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],

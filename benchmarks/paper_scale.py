@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,12 @@ from typing import Any
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from gencurate.config import params_from_mapping, to_mapping
+from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.gaussian import GaussianDiffusion
+from provenance import provenance
 
-from gencurate.config import params_from_mapping, to_mapping  # noqa: E402
-from gencurate.diffusion.checkpoint import build_unet  # noqa: E402
-from gencurate.diffusion.gaussian import GaussianDiffusion  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "paper_scale.json"
 PRESET_MARKER = "<!-- study-preset"
@@ -158,6 +157,7 @@ def main() -> None:
     params = preset_params()
     batch = params.train.batch_size
     load_before = os.getloadavg()
+    machine = provenance()
     with torch.device("meta"):
         ours = count(build_unet(to_mapping(params.train.unet), IMAGE_SHAPE))
     n_params = ours
@@ -190,6 +190,7 @@ def main() -> None:
             **{f"activations_{k}": round(v / gib, 2) for k, v in activations.items()},
             **{f"total_{k}": round((state_bytes + v) / gib, 2) for k, v in activations.items()},
         },
+        "machine": machine,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "host_note": "shared 2-core machine: other jobs ran during the timing (see load averages)",

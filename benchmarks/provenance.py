@@ -11,6 +11,8 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from gencurate.runtime import cpu_count
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gencurate", "torch", "numpy", "faiss-cpu", "scikit-learn", "lightning", "torch-fidelity", "timm",
             "open-clip-torch", "denoising-diffusion-pytorch")
@@ -18,7 +20,7 @@ PACKAGES = ("gencurate", "torch", "numpy", "faiss-cpu", "scikit-learn", "lightni
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.rstrip("\n")
     except (OSError, subprocess.TimeoutExpired):
         return ""
 
@@ -30,13 +32,6 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
-
-
 def provenance() -> dict:
     """{git commit, uncommitted source files, package versions, python, platform, cores, load average}."""
     return {
@@ -46,6 +41,6 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "cpu_cores": _cores(),
+        "cpu_cores": cpu_count(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }

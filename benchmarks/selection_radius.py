@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from gencurate.selection.stats import (
 from gencurate.selection.typicality import (
     budget_neighbour, embeddings_to_budget_radius, knn_distances_to_radius, knn_distances_to_typicality,
 )
+from provenance import provenance
 
 RESULTS = Path(__file__).parent / "results" / "selection_radius.json"
 BUDGETS = (100, 1000)
@@ -88,9 +88,7 @@ def main() -> None:
     result = {
         "source": source, "n": n, "dim": int(x.shape[1]), "knn_k": k, "knn_seconds": round(knn_seconds, 2),
         "data_class_counts": {nm: int(c) for nm, c in zip(names, np.bincount(groups, minlength=len(names)))},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_at_start": os.getloadavg(),
-                    "note": "shared by other jobs: times are indicative, the spreads and shares are not affected"},
+        "machine": provenance() | {"note": "shared by other jobs: times are indicative, the spreads and shares are not affected"},
         "budgets": {},
     }
     for budget in BUDGETS:

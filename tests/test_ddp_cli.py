@@ -38,18 +38,12 @@ def gencurate(*args: str, cwd: Path) -> None:
 
 
 @pytest.fixture()
-def project(tmp_path, default_params_dict) -> Path:
+def project(tmp_path, tiny_params_dict) -> Path:
     """Prepared images + manifest + a selection, and params.yaml asking for 2-process DDP."""
-    params = default_params_dict
+    params = tiny_params_dict
     params["embed"].update(batch_size=4, num_workers=0, **DDP)
     params["encoders"]["selection"].update(name="efficientnet-lite0", input_size=32)
-    params["study"] = {"methods": ["random"], "seeds": [0]}
-    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
-    params["train"].update(steps=4, batch_size=2, warmup_steps=1, log_every_n_steps=1, sample_every_n_steps=1000,
-                           checkpoint_every_n_steps=2, eval_every_n_steps=0,  # no validation split here
-                           concurrent_seeds=1, **DDP)
-    params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attention_resolutions=[])
-    params["train"]["diffusion"]["timesteps"] = 50
+    params["train"].update(steps=4, batch_size=2, checkpoint_every_n_steps=2, concurrent_seeds=1, **DDP)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     paths = load_params(tmp_path / "params.yaml").paths
     rng = np.random.default_rng(0)

@@ -59,13 +59,12 @@ def test_grid_is_an_upscaled_square_mosaic():
         images_to_grid(images.astype(np.float32))
 
 
-def test_sample_stage_end_to_end(tmp_path, monkeypatch, repo_root):
+def test_sample_stage_end_to_end(tmp_path, monkeypatch, tiny_params_dict):
     from gencurate.cli import main
     from gencurate.config import load_params
 
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["study"] = {"methods": ["random", "coreset"], "seeds": [0]}
-    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
+    params = tiny_params_dict
+    params["study"]["methods"] = ["random", "coreset"]
     params["sample"].update(num_samples=8, steps=3, batch_size=3, accelerator="cpu")
     params["evaluate"].update(num_samples=8, kid_subset_size=8)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -85,15 +84,14 @@ def test_sample_stage_end_to_end(tmp_path, monkeypatch, repo_root):
 
 
 @pytest.mark.multiprocess
-def test_concurrent_seeds_sample_what_each_seed_samples_alone(tmp_path, monkeypatch, repo_root):
+def test_concurrent_seeds_sample_what_each_seed_samples_alone(tmp_path, monkeypatch, tiny_params_dict):
     """`sample.concurrent_seeds: 2`: both seeds of a method in worker processes (one thread each)
     give the samples this one-thread process gives for each seed."""
     from gencurate.cli import main
     from gencurate.config import load_params
 
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["study"] = {"methods": ["random"], "seeds": [0, 1]}
-    params["train"]["steps_by_method"] = {}
+    params = tiny_params_dict
+    params["study"]["seeds"] = [0, 1]
     params["sample"].update(num_samples=6, steps=3, batch_size=3, accelerator="cpu", concurrent_seeds=2)
     params["evaluate"].update(num_samples=6, kid_subset_size=6)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -174,31 +174,23 @@ def test_model_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
         ckpt.load_checkpoint(tmp_path / "other.ckpt")
 
 
-def write_tiny_project(root, *, steps=6):
-    """images.npy, a selection file and a params.yaml with a tiny training config, in `root`."""
+def write_tiny_project(root, params, *, steps=6):
+    """images.npy, a selection file and `params` (the `tiny_params_dict` fixture) as params.yaml, in `root`."""
     from gencurate.io import write_ids, write_npy
 
-    with open(__import__("pathlib").Path(__file__).resolve().parents[1] / "params.yaml") as f:
-        params = yaml.safe_load(f)
     write_npy(root / params["paths"]["prepared"] / "images.npy", toy_images(n=12))
     write_ids(root / params["paths"]["selections"] / "random.txt", [1, 3, 5, 7, 9, 11])
-    params["study"] = {"methods": ["random"], "seeds": [0]}
-    params["train"]["steps_by_method"] = {}
-    params["train"].update(steps=steps, batch_size=4, warmup_steps=2, log_every_n_steps=1, sample_every_n_steps=3,
-                           checkpoint_every_n_steps=3, accelerator="cpu", eval_every_n_steps=0)
-    params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], attention_resolutions=[8])
-    params["train"]["diffusion"]["timesteps"] = 50
-    params["sample"].update(num_samples=10, steps=4, batch_size=4, accelerator="cpu")
-    params["evaluate"].update(num_samples=10, kid_subset_size=5)
+    params["train"].update(steps=steps, warmup_steps=2, sample_every_n_steps=3)
+    params["train"]["unet"]["attention_resolutions"] = [8]
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 
 
-def test_train_stage_end_to_end(tmp_path, monkeypatch):
+def test_train_stage_end_to_end(tmp_path, monkeypatch, tiny_params_dict):
     from gencurate.cli import main
     from gencurate.config import load_params
 
-    write_tiny_project(tmp_path)
+    write_tiny_project(tmp_path, tiny_params_dict)
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--params", "params.yaml", "--method", "random", "--seed", "0"]) == 0
     paths = load_params("params.yaml").paths
@@ -214,10 +206,10 @@ def test_train_stage_end_to_end(tmp_path, monkeypatch):
     assert not (tmp_path / "dvc.yaml").exists(), "dvclive must not write a dvc.yaml"
 
 
-def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypatch, capsys):
+def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypatch, capsys, tiny_params_dict):
     from gencurate.cli import main
 
-    write_tiny_project(tmp_path)
+    write_tiny_project(tmp_path, tiny_params_dict)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "selections" / "random.txt").unlink()
     assert main(["train", "--method", "random", "--seed", "0"]) == 2
@@ -348,12 +340,13 @@ def write_curve_inputs(root, params, encoder):
         "n": 12, "images_sha256": file_sha256(root / paths.images), "normalised": False})
 
 
-def test_train_stage_honours_steps_by_method_and_logs_curves_with_the_evaluation_encoder(tmp_path, monkeypatch):
+def test_train_stage_honours_steps_by_method_and_logs_curves_with_the_evaluation_encoder(tmp_path, monkeypatch,
+                                                                                       tiny_params_dict):
     from gencurate.cli import main
     from gencurate.config import load_params
     from gencurate.encoders import load_encoder
 
-    params = write_tiny_project(tmp_path, steps=4)
+    params = write_tiny_project(tmp_path, tiny_params_dict, steps=4)
     params["train"].update(steps_by_method={"random": 6}, eval_every_n_steps=3, eval_num_samples=8,
                            eval_bootstrap_rounds=3)
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}

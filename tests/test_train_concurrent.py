@@ -26,13 +26,8 @@ SEEDS = [0, 1]
 
 def make_project(root: Path, params: dict, concurrent_seeds: int) -> Path:
     root.mkdir()
-    params["study"] = {"methods": ["random"], "seeds": SEEDS}
-    params["train"]["steps_by_method"] = {}
-    params["train"].update(steps=6, batch_size=4, warmup_steps=1, log_every_n_steps=1, sample_every_n_steps=1000,
-                           checkpoint_every_n_steps=3, eval_every_n_steps=0, accelerator="cpu",
-                           concurrent_seeds=concurrent_seeds)
-    params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attention_resolutions=[])
-    params["train"]["diffusion"]["timesteps"] = 50
+    params["study"]["seeds"] = SEEDS
+    params["train"]["concurrent_seeds"] = concurrent_seeds
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     paths = load_params(root / "params.yaml").paths
     images = np.random.default_rng(0).integers(0, 256, (N_IMAGES, 16, 16, 1), dtype=np.uint8)
@@ -51,11 +46,11 @@ def train(root: Path, **env: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_concurrent_seeds_equal_seeds_trained_in_turn(tmp_path, default_params_dict):
+def test_concurrent_seeds_equal_seeds_trained_in_turn(tmp_path, tiny_params_dict):
     import copy
 
-    together = make_project(tmp_path / "together", copy.deepcopy(default_params_dict), concurrent_seeds=2)
-    in_turn = make_project(tmp_path / "in_turn", copy.deepcopy(default_params_dict), concurrent_seeds=1)
+    together = make_project(tmp_path / "together", copy.deepcopy(tiny_params_dict), concurrent_seeds=2)
+    in_turn = make_project(tmp_path / "in_turn", copy.deepcopy(tiny_params_dict), concurrent_seeds=1)
     log = train(together)
     train(in_turn, OMP_NUM_THREADS="1")  # the thread count of each worker on two cores (or fewer)
     assert "train random (seeds 0, 1)" in log  # one progress bar over both runs

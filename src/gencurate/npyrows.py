@@ -1,11 +1,10 @@
 """Rows of a .npy file, read and written with plain file IO instead of a memory map.
 
-A process that reads a memory-mapped file keeps every page it touched in its resident set
-until it unmaps it: one pass over a 600 MB images.npy leaves a 600 MB RSS (page-cache pages
-the kernel may drop, but RSS, cgroup limits and schedulers count them). Reading and writing
-rows with seek + readinto/write holds only the rows in hand; the page cache still serves
-repeated reads. Used where a stage streams over an array of N rows (prepare's compaction and
-dataset card, embed's data loader and shard merge), so memory does not grow with N.
+A process that reads a memory-mapped file keeps every page it touched in its resident set until
+it unmaps it, and RSS, cgroup limits and schedulers count those pages; seek + readinto/write holds
+only the rows in hand while the page cache still serves repeated reads. Used where a stage streams
+over an array of N rows (prepare's compaction and dataset card, embed's data loader and shard
+merge), so memory does not grow with N.
 """
 
 from __future__ import annotations

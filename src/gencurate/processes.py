@@ -2,39 +2,35 @@
 of the cores, under one progress bar.
 
 Small models use a CPU core poorly from two threads (operator overhead dominates), so two
-one-thread processes train two models faster than one two-thread process trains them in turn.
+one-thread processes train two models faster than one two-thread process trains them in turn
+(benchmarks/concurrent_seeds.py).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from gencurate.runtime import cpu_count, quiet_lightning
+
 POLL_SECONDS = 0.5
 
 _progress: Any = None  # the shared step counters, set in each worker process
 
 
-def available_cores() -> int:
-    """Cores this process may run on (the affinity mask, e.g. a container's or taskset's share)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def threads_per_process(processes: int) -> int:
-    return max(1, available_cores() // processes)
+    """Torch threads for each of `processes` workers: an equal share of this process's cores."""
+    return max(1, cpu_count() // processes)
 
 
 def _initialise_worker(progress: Any, threads: int) -> None:
     global _progress
     _progress = progress
     import torch
-
-    from gencurate.runtime import quiet_lightning
 
     torch.set_num_threads(threads)
     quiet_lightning()

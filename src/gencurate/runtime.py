@@ -60,7 +60,7 @@ def quiet_lightning() -> None:
 
 
 def cpu_count() -> int:
-    """Cores this process may use (respects affinity masks, unlike os.cpu_count)."""
+    """Cores this process may run on: the affinity mask (a container's or taskset's share), unlike os.cpu_count."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
