@@ -228,7 +228,8 @@ def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypat
 @pytest.mark.multiprocess
 def test_ddp_spawn_on_two_cpu_processes_produces_a_checkpoint(tmp_path):
     """The same code path under Lightning DDP (gloo, 2 CPU processes)."""
-    config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu")
+    config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu",
+                         concurrent_seeds=1)
     result = run(tmp_path, "ddp", config)
     assert result.is_global_zero
     assert last_checkpoint_path(tmp_path / "ddp" / "model").exists()
