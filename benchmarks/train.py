@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 from gencurate.config import load_params
-from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.unet import build_unet
 from gencurate.diffusion.gaussian import GaussianDiffusion
 from gencurate.diffusion.sampling import generate_images
 from provenance import provenance

@@ -111,7 +111,7 @@ def run_reference(args: argparse.Namespace) -> dict:
     from denoising_diffusion_pytorch import GaussianDiffusion
     from ema_pytorch import EMA
 
-    from gencurate.diffusion.checkpoint import build_unet
+    from gencurate.diffusion.unet import build_unet
 
     params = load_params(ROOT / "params.yaml")
     images = demo_split("train")

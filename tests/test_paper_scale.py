@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gencurate.config import to_mapping
-from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.unet import build_unet
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -17,8 +17,9 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gencurate.config import TrainConfig, to_mapping
-from gencurate.diffusion.checkpoint import FINGERPRINT_KEY, build_unet
+from gencurate.diffusion.checkpoint import FINGERPRINT_KEY
 from gencurate.diffusion.gaussian import GaussianDiffusion
+from gencurate.diffusion.unet import build_unet
 
 STEP_STREAM = 1  # first SeedSequence word of the per-step stream (the data order uses 0)
 
