@@ -186,6 +186,7 @@ def write_tiny_project(root, *, steps=6):
     params["train"]["steps_by_method"] = {}
     params["train"].update(steps=steps, batch_size=4, warmup_steps=2, log_every_n_steps=1, sample_every_n_steps=3,
                            checkpoint_every_n_steps=3, accelerator="cpu", eval_every_n_steps=0)
+    params["prepare"]["image_size"] = 16  # the toy images' side: attention at 8 is its second level
     params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], attention_resolutions=[8])
     params["train"]["diffusion"]["timesteps"] = 50
     params["sample"].update(num_samples=10, steps=4, batch_size=4, accelerator="cpu")
