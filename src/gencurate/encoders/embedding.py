@@ -25,8 +25,8 @@ def check_image_array(images: np.ndarray | NpyRows) -> None:
         raise ValueError(f"expected images shaped (N, H, W, C) with C in {{1, 3}}, got {images.shape}")
 
 
-class ImageArrayDataset(Dataset):
-    """Rows of a uint8 (N, H, W, C) array or `NpyRows` file.
+class EncoderInputDataset(Dataset):
+    """Rows of a uint8 (N, H, W, C) array or `NpyRows` file, batched for an encoder's `PreprocessCollate`.
 
     A DataLoader fetches a whole batch in one `__getitems__` call, which returns
     (index (B,) int64, images (B, H, W, C) uint8) for `PreprocessCollate`.
@@ -81,7 +81,7 @@ def image_loader(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    dataset = ImageArrayDataset(images)
+    dataset = EncoderInputDataset(images)
     sampler = SequentialSampler(dataset) if sampler is None else sampler
     return DataLoader(
         dataset,
