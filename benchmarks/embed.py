@@ -159,10 +159,10 @@ def sweep(params, *, n_speed: int, n_knn: int, cores: int) -> dict:
     print(f"raw pixels: 1-NN accuracy {out['raw_pixels_1nn_accuracy']:.3f} on {n_knn} demo images", flush=True)
     for name in SWEEP_ENCODERS:
         for size in SWEEP_SIZES:
-            enc = load_encoder(name, input_size=size, device="cpu")
+            enc = load_encoder(name, input_size=size, device="cpu", weights=None)
             batches = [enc.preprocess(x[i: i + 64]) for i in range(0, n_speed, 64)]
             rate = single_core_rate(enc, batches)
-            features = embed_images(enc, images[:n_knn], batch_size=64, progress=False)
+            features = embed_images(enc, images[:n_knn], batch_size=64, progress=False, num_workers=0)
             run = {
                 "encoder": name, "input_size": size,
                 "images_per_cpu_second_1_thread": rate,

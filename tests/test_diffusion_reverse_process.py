@@ -1,4 +1,5 @@
-"""The reverse process (DDPM and DDIM samplers) and drawing images: exactness on a point-mass data distribution, determinism, seeding."""
+"""The reverse process (DDPM and DDIM samplers) and drawing images from a model: exactness on a
+point-mass data distribution, determinism, seeding."""
 
 from __future__ import annotations
 

@@ -104,5 +104,5 @@ def test_concurrent_seeds_sample_what_each_seed_samples_alone(tmp_path, monkeypa
     assert main(["sample", "--method", "random"]) == 0
     for seed in (0, 1):
         alone = sample_from_checkpoint(paths.checkpoint("random", seed), num_samples=6, sampler="ddim", steps=3, eta=0.0,
-                                       batch_size=3, seed=seed, device="cpu", progress=False)  # sample.seed 0 + training seed
+                                       batch_size=3, seed=seed, device="cpu", progress=False)  # sample.seed 0 + seed
         assert np.array_equal(np.load(paths.samples_file("random", seed)), alone)

@@ -343,7 +343,8 @@ def write_curve_inputs(root, params, encoder):
     paths = load_params(root / "params.yaml").paths
     images = read_npy(root / paths.images)
     pd.DataFrame({"id": np.arange(12), "split": ["validation", "train"] * 6}).to_parquet(root / paths.manifest)
-    write_npy(root / paths.embedding("evaluation"), embed_images(encoder, images, progress=False, normalise=False))
+    write_npy(root / paths.embedding("evaluation"),
+              embed_images(encoder, images, batch_size=128, num_workers=0, progress=False, normalise=False))
     write_json(root / paths.embedding_meta("evaluation"), {
         "name": encoder.name, "weights": encoder.weights, "input_size": encoder.input_size, "dim": encoder.dim,
         "n": 12, "images_sha256": file_sha256(root / paths.images), "normalised": False})
@@ -360,7 +361,7 @@ def test_train_stage_honours_steps_by_method_and_logs_curves_with_the_evaluation
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
     params["embed"]["batch_size"] = 16
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    write_curve_inputs(tmp_path, params, load_encoder("efficientnet-lite0", input_size=32, device="cpu"))
+    write_curve_inputs(tmp_path, params, load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None))
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--method", "random", "--seed", "0"]) == 0
     paths = load_params("params.yaml").paths

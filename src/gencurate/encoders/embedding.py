@@ -72,7 +72,7 @@ def image_loader(
     preprocess: Preprocess,
     *,
     batch_size: int,
-    num_workers: int = 0,
+    num_workers: int,
     sampler: Sampler | None = None,
     pin_memory: bool = False,
 ) -> DataLoader:
@@ -112,7 +112,7 @@ def finite_rows(features: torch.Tensor, *, normalise: bool) -> torch.Tensor:
 
 
 def embed_images(
-    enc: Encoder, images: np.ndarray, *, batch_size: int = 128, num_workers: int = 0, progress: bool = True,
+    enc: Encoder, images: np.ndarray, *, batch_size: int, num_workers: int, progress: bool = True,
     normalise: bool = True,
 ) -> np.ndarray:
     """uint8 (N, H, W, C), C in {1, 3} (may be a np.memmap) -> float32 (N, D) features.

@@ -27,7 +27,7 @@ LOADERS: dict[str, Loader] = {
 assert tuple(LOADERS) == ENCODER_NAMES, "gencurate.config.embed.ENCODER_NAMES must list the registry"
 
 
-def load_encoder(name: str, *, weights: str | None = None, input_size: int | None = None, device: str = "auto") -> Encoder:
+def load_encoder(name: str, *, weights: str | None, input_size: int | None, device: str) -> Encoder:
     """A pretrained encoder in inference mode on `device` ("auto" = CUDA if visible, else CPU).
 
     `weights`: a local file (always wins; never the network), an open_clip tag for CLIP, or
