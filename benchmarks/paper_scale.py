@@ -47,9 +47,9 @@ PRESET_MARKER = "<!-- study-preset"
 IMAGE_SHAPE = (128, 128, 3)  # (H, W, C) of the preset's prepare.image_size / channels
 
 
-def readme_preset(readme: str) -> dict[str, Any]:
-    """The `-S key=value` overrides of the command under the README's study-preset marker, values YAML-parsed."""
-    after = readme[readme.index(PRESET_MARKER):]
+def readme_preset(readme: str, marker: str = PRESET_MARKER) -> dict[str, Any]:
+    """The `-S key=value` overrides of the command under a README preset marker, values YAML-parsed."""
+    after = readme[readme.index(marker):]
     block = after.split("```bash", 1)[1].split("```", 1)[0]
     tokens = shlex.split(block.replace("\\\n", " "))
     overrides = {}
