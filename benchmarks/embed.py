@@ -104,7 +104,8 @@ def pipeline(params, *, n: int, rounds: int, lightning: bool) -> dict:
         if lightning:
             wall["lightning_predict"].append(timed(lambda: embed_with_lightning(
                 enc, tmp / "images.npy", out_path=tmp / "embedding.npy", shard_dir=tmp / "shards", batch_size=embed.batch_size,
-                num_workers=embed.num_workers, accelerator="cpu", devices=1, progress=False))[0])
+                num_workers=embed.num_workers, accelerator="cpu", devices=1, num_nodes=1, strategy="auto",
+                progress=False))[0])
         # CPU time of one thread with every step of the embed path in this process (no workers):
         # reading the memmap, preprocessing, forward, normalisation, scatter; robust to shared cores.
         cpu["bare_forward"].append(one_thread_cpu(lambda: bare_forward(enc, batches)))

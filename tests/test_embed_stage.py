@@ -186,7 +186,8 @@ def test_embed_with_lightning_writes_the_same_rows_as_embed_images(tmp_path):
     enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
     single = embed_images(enc, images, batch_size=4, progress=False, num_workers=0)
     out = embed_with_lightning(enc, tmp_path / "images.npy", out_path=tmp_path / "e.npy", shard_dir=tmp_path / "shards",
-                               batch_size=3, accelerator="cpu", progress=False)
+                               batch_size=3, num_workers=0, accelerator="cpu", devices=1, num_nodes=1, strategy="auto",
+                               progress=False)
     np.testing.assert_allclose(out, single, atol=1e-6)
     np.testing.assert_array_equal(np.load(tmp_path / "e.npy"), out)
     assert not (tmp_path / "shards").exists()
@@ -201,7 +202,7 @@ def test_ddp_spawn_on_two_cpu_processes_matches_one_process(tmp_path):
     single = embed_images(enc, images, batch_size=4, progress=False, num_workers=0)
     multi = embed_with_lightning(
         enc, tmp_path / "images.npy", out_path=tmp_path / "e.npy", shard_dir=tmp_path / "shards", batch_size=4,
-        accelerator="cpu", devices=2, strategy="ddp_spawn", progress=False,
+        num_workers=0, accelerator="cpu", devices=2, num_nodes=1, strategy="ddp_spawn", progress=False,
     )
     np.testing.assert_allclose(multi, single, atol=1e-5)
     assert not (tmp_path / "shards").exists()
