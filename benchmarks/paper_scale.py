@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from gencurate.config import params_from_mapping, to_mapping  # noqa: E402
-from gencurate.diffusion.checkpoint import build_unet  # noqa: E402
+from gencurate.diffusion.unet import build_unet  # noqa: E402
 from gencurate.diffusion.gaussian import GaussianDiffusion  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "paper_scale.json"
