@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from gencurate.config import load_params, to_mapping
-from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.unet import build_unet
 from gencurate.diffusion.curves import ValidationCurve, bootstrap_fd_std, curve_steps
 from gencurate.diffusion.gaussian import GaussianDiffusion
 from gencurate.diffusion.module import uint8_to_unit

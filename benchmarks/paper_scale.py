@@ -35,7 +35,7 @@ import torch
 import yaml
 
 from gencurate.config import params_from_mapping, to_mapping
-from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.unet import build_unet
 from gencurate.diffusion.gaussian import GaussianDiffusion
 from provenance import provenance
 
