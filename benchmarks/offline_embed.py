@@ -4,7 +4,7 @@
 
 In a temporary folder: params.yaml with the README preset's encoders (CLIP ViT-B/32 and DINOv2
 ViT-L/14, `weights: null`), four prepared images, and empty HF_HOME / TORCH_HOME caches. Runs
-`gencurate embed` (the hub as this machine reaches it) and `GENCURATE_OFFLINE=1 gencurate embed`,
+`gencurate embed` (the hub as the machine reaches it) and `GENCURATE_OFFLINE=1 gencurate embed`,
 interleaved, and records wall and CPU seconds, exit code and the error line. Only meaningful
 on a machine without internet (with internet the first run downloads). The machine may be
 shared: the load average is recorded. Results: benchmarks/results/offline_embed.json.

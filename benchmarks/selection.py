@@ -9,7 +9,7 @@
   `NearestNeighbors(algorithm="brute")` + per-pick `pairwise_distances`; same pick order?
   The references get float64 copies: their distances are then exact, so "identical" checks
   exactness, and it is their faster path (sklearn computes float32 input in float64 chunks too,
-  measured ~3x slower per pick here, and rounds results to float32, tying 1-ulp-apart rows).
+  slower per pick, and rounds results to float32, tying 1-ulp-apart rows).
 - coreset at 1M x 512 (2 GB): time, peak memory, and the memory-bandwidth bound
   budget * N * D * 4 bytes / measured read bandwidth (numpy passes over the same array).
 - typicality at 1M: exact k-NN of 1M x 512 is ~5e14 multiply-adds (hours on 2 cores), so its
