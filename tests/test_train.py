@@ -150,8 +150,14 @@ def test_diffusion_code_hash_changes_with_any_module(tmp_path):
         path.write_bytes(original)
     assert len(seen) == 1 + len(list(copy.glob("*.py")))  # every module's edit is seen, each differently
     assert ckpt.modules_sha256(copy) == base
+    (copy / "notes.txt").write_text("not code\n")
+    (copy / "__pycache__").mkdir()
+    (copy / "__pycache__" / "unet.cpython-311.pyc").write_bytes(b"\0")
+    assert ckpt.modules_sha256(copy) == base  # only the package's own *.py files count
     (copy / "new_module.py").write_text("x = 1\n")
     assert ckpt.modules_sha256(copy) != base
+    (copy / "new_module.py").rename(copy / "other_module.py")
+    assert ckpt.modules_sha256(copy) not in (base, *seen)  # a file's name counts, not only its bytes
 
 
 def test_model_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
