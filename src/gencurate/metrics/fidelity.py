@@ -125,7 +125,7 @@ def fidelity_metrics(
     """torch_fidelity.calculate_metrics on uint8 (N, H, W, C) arrays -> {fd, kid_mean, kid_std, precision, recall}.
 
     `samples` is torch-fidelity's input1 (generated), `reference` its input2 (real). No cache
-    (state DVC cannot see) and no DataLoader workers (save_cpu_ram, 2-core friendly).
+    (state DVC cannot see) and no DataLoader workers (save_cpu_ram).
     """
     inception = feature_extractor == INCEPTION
     if inception:

@@ -35,7 +35,7 @@ def as_features(
     t = t.to(device=device, dtype=torch.float32)
     # NaN and inf propagate into the sum, so one reduction clears the usual case; only a non-finite
     # sum (possibly a harmless overflow) pays for the element check, by row blocks (torch.isfinite
-    # on the whole array would allocate an abs() copy of it: 256 MB at 50k x 1280).
+    # on the whole array would allocate a full-size copy of it).
     if not bool(torch.isfinite(t.sum())) and not all(
         bool(torch.isfinite(t[i : i + 4096]).all()) for i in range(0, t.shape[0], 4096)
     ):
@@ -51,7 +51,7 @@ def _check_batch_size(batch_size: int) -> None:
 class _Workspace:
     """Flat preallocated buffers of batch_size^2 floats, viewed as contiguous (p, q) blocks.
 
-    Reusing them instead of allocating ~16 MiB per block keeps the allocator from fragmenting
+    Reusing them instead of allocating a new block each time keeps the allocator from fragmenting
     the heap (with small tensors kept between big ones, RSS would creep up with N).
     """
 
