@@ -67,8 +67,8 @@ def run_ours(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
         return kid_features_to_metric(fake, real, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=SEED)
     if metric == "prc":
         return prc_features_to_metric(fake, real, k=PRC_K)
-    return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K, dc_k=DC_K,
-                               seed=SEED,
+    return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K,
+                               dc_k=DC_K, seed=SEED,
                                fd_infinity_sizes=FD_INF_SIZES, fd_infinity_min_fraction=FD_INF_MIN_FRACTION)
 
 

@@ -3,7 +3,8 @@
 Pure functions of (N, D) features, so users can pass precomputed features:
 `fd_features_to_metric`, `kid_features_to_metric`, `prc_features_to_metric`,
 `dc_features_to_metric`, `memorisation_features_to_metric`, `fd_infinity_features_to_metric`,
-or all at once with `features_to_metrics`; `pixels` gives the encoder-free pixel features. k-NN distances are blocked float32 Euclidean (`knn_distances`), never an N x N matrix.
+or all at once with `features_to_metrics`; `pixels` gives the encoder-free pixel features.
+k-NN distances are blocked float32 Euclidean (`knn_distances`), never an N x N matrix.
 `gencurate.metrics.fidelity` runs torch-fidelity itself on images (parity and Inception FID).
 """
 

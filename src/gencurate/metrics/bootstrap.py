@@ -28,7 +28,9 @@ from threadpoolctl import threadpool_limits
 
 from gencurate.metrics import keys as K
 from gencurate.metrics.fd import trace_sqrt_product
-from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, as_features, nearest_squared_distances, squared_distance_blocks
+from gencurate.metrics.knn_distances import (
+    DEFAULT_BATCH_SIZE, as_features, nearest_squared_distances, squared_distance_blocks,
+)
 
 
 def bootstrap_weights(n: int, *, resamples: int, rng: np.random.Generator) -> np.ndarray:

@@ -38,7 +38,8 @@ def features_to_metrics(
 
     Keys: fd, fd_infinity, kid_x1e3, kid_x1e3_std, precision, recall, density, coverage (see
     gencurate.metrics.keys; memorisation needs the training subset: gencurate.metrics.memorisation).
-    The keyword arguments are the `evaluate` params section's (`batch_size`: its knn_block_size); `seed` also draws FD-infinity's subsets.
+    The keyword arguments are the `evaluate` params section's (`batch_size`: its knn_block_size);
+    `seed` also draws FD-infinity's subsets.
     """
     fake = as_features(samples, "samples", device=device)
     real = as_features(reference, "reference", device=device)

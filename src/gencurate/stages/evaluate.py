@@ -32,11 +32,9 @@ from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
 from gencurate.stages.common import stage_params, study_items
 from gencurate.stages.inputs import (
-    REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_evaluation_samples, check_reference_features,
+    CHECK_IMAGES, REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_evaluation_samples, check_reference_features,
     check_train_rows, reference_rows,
 )
-
-CHECK_IMAGES = 8  # reference images embedded again to prove the stored features match the encoder
 
 
 @dataclass(frozen=True)

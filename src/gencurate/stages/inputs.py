@@ -1,4 +1,4 @@
-"""Stage inputs checked before any work: which reference rows, and whether samples, features and subsets belong together.
+"""Stage inputs checked before any work: reference rows, and whether samples, features and subsets belong together.
 
 Used by the evaluate and train stages. The reference features come from the embed stage
 (`paths.embedding("evaluation")`, rows = manifest rows), so only samples are embedded by those
@@ -23,6 +23,7 @@ EMBED_AGAIN = "rerun the embed stage (dvc repro embed@evaluation, or gencurate e
 # Re-embedded reference images must match the stored features to this cosine similarity
 # (loose enough for CPU vs GPU/bf16 runs, far above what a different network or weights give).
 MIN_REFERENCE_COSINE = 0.99
+CHECK_IMAGES = 8  # stored images embedded again to prove the stored features match the encoder
 
 
 def reference_rows(splits: np.ndarray, *, n: int, seed: int) -> np.ndarray:

@@ -28,9 +28,7 @@ from gencurate.io import file_sha256, read_json, read_npy, write_json
 from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.processes import report_progress, run_in_processes
 from gencurate.stages.common import stage_params, study_items
-from gencurate.stages.inputs import check_embedding_meta, check_reference_features
-
-CHECK_IMAGES = 8  # validation images embedded again to prove the stored features match the encoder
+from gencurate.stages.inputs import CHECK_IMAGES, check_embedding_meta, check_reference_features
 
 
 class CurveInputs(NamedTuple):
@@ -59,8 +57,8 @@ def load_curve_inputs(params: Params) -> CurveInputs:
     )
 
     def embed(images: np.ndarray) -> np.ndarray:
-        return embed_images(enc, np.asarray(images), batch_size=params.evaluate.embed_batch_size, num_workers=0, progress=False,
-                            normalise=False)
+        return embed_images(enc, np.asarray(images), batch_size=params.evaluate.embed_batch_size, num_workers=0,
+                            progress=False, normalise=False)
 
     validation = np.asarray(features[rows])
     if len(rows):
