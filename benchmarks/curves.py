@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from gencurate.config import load_params, to_mapping  # noqa: E402
-from gencurate.diffusion.checkpoint import build_unet  # noqa: E402
+from gencurate.diffusion.unet import build_unet  # noqa: E402
 from gencurate.diffusion.curves import ValidationCurve, bootstrap_fd_std, curve_steps  # noqa: E402
 from gencurate.diffusion.gaussian import GaussianDiffusion  # noqa: E402
 from gencurate.diffusion.module import uint8_to_unit  # noqa: E402

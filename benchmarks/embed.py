@@ -104,7 +104,8 @@ def pipeline(params, *, n: int, rounds: int, lightning: bool) -> dict:
         if lightning:
             wall["lightning_predict"].append(timed(lambda: embed_with_lightning(
                 enc, tmp / "images.npy", out_path=tmp / "embedding.npy", shard_dir=tmp / "shards", batch_size=embed.batch_size,
-                num_workers=embed.num_workers, accelerator="cpu", devices=1, progress=False))[0])
+                num_workers=embed.num_workers, accelerator="cpu", devices=1, num_nodes=1, strategy="auto",
+                progress=False))[0])
         # CPU time of one thread with every step of the embed path in this process (no workers):
         # reading the memmap, preprocessing, forward, normalisation, scatter; robust to shared cores.
         cpu["bare_forward"].append(one_thread_cpu(lambda: bare_forward(enc, batches)))
@@ -159,10 +160,10 @@ def sweep(params, *, n_speed: int, n_knn: int, cores: int) -> dict:
     print(f"raw pixels: 1-NN accuracy {out['raw_pixels_1nn_accuracy']:.3f} on {n_knn} demo images", flush=True)
     for name in SWEEP_ENCODERS:
         for size in SWEEP_SIZES:
-            enc = load_encoder(name, input_size=size, device="cpu")
+            enc = load_encoder(name, input_size=size, device="cpu", weights=None)
             batches = [enc.preprocess(x[i: i + 64]) for i in range(0, n_speed, 64)]
             rate = single_core_rate(enc, batches)
-            features = embed_images(enc, images[:n_knn], batch_size=64, progress=False)
+            features = embed_images(enc, images[:n_knn], batch_size=64, progress=False, num_workers=0)
             run = {
                 "encoder": name, "input_size": size,
                 "images_per_cpu_second_1_thread": rate,

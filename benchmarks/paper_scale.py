@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from gencurate.config import params_from_mapping, to_mapping  # noqa: E402
-from gencurate.diffusion.checkpoint import build_unet  # noqa: E402
+from gencurate.diffusion.unet import build_unet  # noqa: E402
 from gencurate.diffusion.gaussian import GaussianDiffusion  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "paper_scale.json"
@@ -47,9 +47,9 @@ PRESET_MARKER = "<!-- study-preset"
 IMAGE_SHAPE = (128, 128, 3)  # (H, W, C) of the preset's prepare.image_size / channels
 
 
-def readme_preset(readme: str) -> dict[str, Any]:
-    """The `-S key=value` overrides of the command under the README's study-preset marker, values YAML-parsed."""
-    after = readme[readme.index(PRESET_MARKER):]
+def readme_preset(readme: str, marker: str = PRESET_MARKER) -> dict[str, Any]:
+    """The `-S key=value` overrides of the command under a README preset marker, values YAML-parsed."""
+    after = readme[readme.index(marker):]
     block = after.split("```bash", 1)[1].split("```", 1)[0]
     tokens = shlex.split(block.replace("\\\n", " "))
     overrides = {}

@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 from gencurate.config import load_params
-from gencurate.diffusion.checkpoint import build_unet
+from gencurate.diffusion.unet import build_unet
 from gencurate.diffusion.gaussian import GaussianDiffusion
 from gencurate.diffusion.sampling import generate_images
 from provenance import provenance
@@ -74,7 +74,7 @@ def bench_setting(name: str, *, size: int, channels: int, unet_cfg, batch: int, 
 
     torch.manual_seed(0)
     ours = build_unet(dataclasses.asdict(unet_cfg), (size, size, channels))
-    diffusion = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps")
+    diffusion = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps", min_snr_gamma=None)
     ref_unet = reference_at_same_size(n_params(ours), channels=channels, dim_mults=tuple(unet_cfg.channel_mults),
                                       tolerance=0.1, dim_step=4)
     reference = RefDiffusion(ref_unet, image_size=size, timesteps=1000, sampling_timesteps=50, objective="pred_noise",
@@ -99,8 +99,8 @@ def bench_setting(name: str, *, size: int, channels: int, unet_cfg, batch: int, 
 
     def sample_ours():
         ours.eval()
-        generate_images(ours, diffusion, image_shape=(size, size, channels), num_samples=n_samples, steps=50,
-                        batch_size=n_samples, progress=False)
+        generate_images(ours, diffusion, image_shape=(size, size, channels), num_samples=n_samples,
+                        sampler="ddim", steps=50, eta=0.0, batch_size=n_samples, seed=0, progress=False)
         ours.train()
 
     def sample_ref():

@@ -111,7 +111,7 @@ def run_reference(args: argparse.Namespace) -> dict:
     from denoising_diffusion_pytorch import GaussianDiffusion
     from ema_pytorch import EMA
 
-    from gencurate.diffusion.checkpoint import build_unet
+    from gencurate.diffusion.unet import build_unet
 
     params = load_params(ROOT / "params.yaml")
     images = demo_split("train")
@@ -168,10 +168,10 @@ def score(samples: dict[str, np.ndarray]) -> dict[str, dict]:
     enc = load_encoder(enc_cfg.name, weights=enc_cfg.weights, input_size=enc_cfg.input_size, device="cpu")
     reference = demo_split("reference")
     rows = np.sort(np.random.default_rng(0).choice(len(reference), N_REFERENCE, replace=False))
-    real = embed_images(enc, reference[rows], batch_size=128, progress=False, normalise=False)
+    real = embed_images(enc, reference[rows], batch_size=128, progress=False, normalise=False, num_workers=0)
     out = {}
     for name, images in samples.items():
-        fake = embed_images(enc, images, batch_size=128, progress=False, normalise=False)
+        fake = embed_images(enc, images, batch_size=128, progress=False, normalise=False, num_workers=0)
         out[name] = fd_features_to_metric(fake, real) | prc_features_to_metric(fake, real, k=3)
     return {name: {k: round(float(v), 5) for k, v in m.items()} | {"encoder": f"{enc.name}@{enc.input_size}"}
             for name, m in out.items()}

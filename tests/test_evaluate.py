@@ -46,7 +46,7 @@ def write_grid(path: Path, samples: np.ndarray) -> None:
 def encoder():
     from gencurate.encoders import load_encoder
 
-    return load_encoder("efficientnet-lite0", input_size=32, device="cpu")
+    return load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def template(tmp_path_factory, encoder, repo_root) -> Path:
     images = blob_images(N_TRAIN + N_REFERENCE, 0)
     write_npy(paths.images, images)
     pd.DataFrame({"id": np.arange(len(images)), "split": ["train"] * N_TRAIN + ["reference"] * N_REFERENCE}).to_parquet(paths.manifest)
-    write_npy(paths.embedding("evaluation"), embed_images(encoder, images, progress=False, normalise=False))
+    write_npy(paths.embedding("evaluation"),
+              embed_images(encoder, images, batch_size=128, num_workers=0, progress=False, normalise=False))
     write_json(paths.embedding_meta("evaluation"), {"name": encoder.name, "weights": encoder.weights,
                                                      "input_size": encoder.input_size, "dim": encoder.dim,
                                                      "n": len(images), "images_sha256": file_sha256(paths.images),

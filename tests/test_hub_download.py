@@ -214,7 +214,7 @@ from gencurate.encoders import WeightsNotFoundError, load_encoder
 for name in sys.argv[1:]:
     start = time.perf_counter()
     try:
-        load_encoder(name, device="cpu")
+        load_encoder(name, weights=None, input_size=None, device="cpu")
         error = None
     except WeightsNotFoundError as err:
         error = str(err)
@@ -286,7 +286,7 @@ def test_offline_switch_never_asks_the_network(tmp_path, monkeypatch, switch, na
     try:
         start = time.perf_counter()
         with pytest.raises(WeightsNotFoundError) as err:
-            load_encoder(name, device="cpu")
+            load_encoder(name, device="cpu", weights=None, input_size=None)
         assert time.perf_counter() - start < 10
     finally:
         torch.hub.set_dir(old_dir)
@@ -342,17 +342,17 @@ def test_inception_downloads_through_torch_hub_then_runs_offline(hub, tmp_path, 
     torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
     try:
         images = torch.from_numpy(blob_images(2)).permute(0, 3, 1, 2)
-        first = load_encoder("inception-fid", device="cpu").features(images)
+        first = load_encoder("inception-fid", device="cpu", weights=None, input_size=None).features(images)
         assert "100%" in capsys.readouterr().err  # torch.hub's progress bar
         cached = tmp_path / "torch/hub/checkpoints" / file_name
         assert cached.read_bytes() == inception_weights
         hub.stop()
-        again = load_encoder("inception-fid", device="cpu").features(images)
+        again = load_encoder("inception-fid", device="cpu", weights=None, input_size=None).features(images)
         torch.testing.assert_close(again, first, rtol=0, atol=0)
         cached.unlink()
         start = time.perf_counter()
         with pytest.raises(WeightsNotFoundError, match="unreachable") as err:
-            load_encoder("inception-fid", device="cpu")
+            load_encoder("inception-fid", device="cpu", weights=None, input_size=None)
         assert time.perf_counter() - start < 10
         assert "inception-fid" in str(err.value) and file_name in str(err.value) and "\n" not in str(err.value)
     finally:

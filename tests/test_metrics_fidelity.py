@@ -72,7 +72,7 @@ def test_parity_with_prdc_density_coverage(case):
 def lite0():
     from gencurate.encoders import load_encoder
 
-    return load_encoder("efficientnet-lite0", input_size=32, device="cpu")
+    return load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None)
 
 
 def image_sets(n: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -101,8 +101,8 @@ def test_torch_fidelity_through_our_registered_encoder_matches_our_stage_path(li
     assert name == "gencurate-efficientnet-lite0-32" and fidelity.register_encoder(lite0) == name  # idempotent
     theirs = fidelity.fidelity_metrics(fake, real, feature_extractor=name, kid_subsets=5, kid_subset_size=16, prc_k=3,
                                        seed=3, batch_size=16, cuda=False)
-    ours = features_to_metrics(embed_images(lite0, fake, progress=False, normalise=False),
-                               embed_images(lite0, real, progress=False, normalise=False),
+    ours = features_to_metrics(embed_images(lite0, fake, batch_size=128, num_workers=0, progress=False, normalise=False),
+                               embed_images(lite0, real, batch_size=128, num_workers=0, progress=False, normalise=False),
                                kid_subsets=5, kid_subset_size=16, prc_k=3, dc_k=5, seed=3,
                                fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
     assert theirs[K.KEY_FD] > 0.05  # a real encoder tells blobs from stripes ...

@@ -35,13 +35,13 @@ def write_untrained_checkpoint(path, *, image_shape=(12, 12, 1), seed=0):
 def test_sample_from_checkpoint_shape_dtype_seed_and_batch_size(tmp_path):
     path = tmp_path / "model.ckpt"
     write_untrained_checkpoint(path, image_shape=(12, 12, 3))
-    kwargs = dict(num_samples=9, steps=6, seed=5, device="cpu", progress=False)
-    a = sample_from_checkpoint(path, batch_size=9, **kwargs)
+    kwargs = dict(num_samples=9, steps=6, eta=0.0, seed=5, device="cpu", progress=False)
+    a = sample_from_checkpoint(path, batch_size=9, sampler="ddim", **kwargs)
     assert a.shape == (9, 12, 12, 3) and a.dtype == np.uint8
     assert a.std() > 5 and len(np.unique(a.reshape(9, -1), axis=0)) == 9  # not constant, all different
-    b = sample_from_checkpoint(path, batch_size=2, **kwargs)
+    b = sample_from_checkpoint(path, batch_size=2, sampler="ddim", **kwargs)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1 and (a == b).mean() > 0.99
-    c = sample_from_checkpoint(path, batch_size=9, **{**kwargs, "seed": 6})
+    c = sample_from_checkpoint(path, batch_size=9, sampler="ddim", **{**kwargs, "seed": 6})
     assert (a != c).mean() > 0.5
     d = sample_from_checkpoint(path, batch_size=4, sampler="ddpm", **kwargs)
     assert d.shape == a.shape and (a != d).mean() > 0.5
@@ -103,6 +103,6 @@ def test_concurrent_seeds_sample_what_each_seed_samples_alone(tmp_path, monkeypa
         write_untrained_checkpoint(paths.checkpoint("random", seed), seed=seed)
     assert main(["sample", "--method", "random"]) == 0
     for seed in (0, 1):
-        alone = sample_from_checkpoint(paths.checkpoint("random", seed), num_samples=6, steps=3, batch_size=3,
-                                       seed=seed, device="cpu", progress=False)  # sample.seed 0 + training seed
+        alone = sample_from_checkpoint(paths.checkpoint("random", seed), num_samples=6, sampler="ddim", steps=3, eta=0.0,
+                                       batch_size=3, seed=seed, device="cpu", progress=False)  # sample.seed 0 + seed
         assert np.array_equal(np.load(paths.samples_file("random", seed)), alone)

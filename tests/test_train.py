@@ -186,6 +186,7 @@ def write_tiny_project(root, *, steps=6):
     params["train"]["steps_by_method"] = {}
     params["train"].update(steps=steps, batch_size=4, warmup_steps=2, log_every_n_steps=1, sample_every_n_steps=3,
                            checkpoint_every_n_steps=3, accelerator="cpu", eval_every_n_steps=0)
+    params["prepare"]["image_size"] = 16  # the toy images' side: attention at 8 is its second level
     params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], attention_resolutions=[8])
     params["train"]["diffusion"]["timesteps"] = 50
     params["sample"].update(num_samples=10, steps=4, batch_size=4, accelerator="cpu")
@@ -228,7 +229,8 @@ def test_train_stage_reports_a_missing_selection_in_one_line(tmp_path, monkeypat
 @pytest.mark.multiprocess
 def test_ddp_spawn_on_two_cpu_processes_produces_a_checkpoint(tmp_path):
     """The same code path under Lightning DDP (gloo, 2 CPU processes)."""
-    config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu")
+    config = tiny_config(steps=4, batch_size=2, strategy="ddp_spawn", devices=2, accelerator="cpu",
+                         concurrent_seeds=1)
     result = run(tmp_path, "ddp", config)
     assert result.is_global_zero
     assert last_checkpoint_path(tmp_path / "ddp" / "model").exists()
@@ -342,7 +344,8 @@ def write_curve_inputs(root, params, encoder):
     paths = load_params(root / "params.yaml").paths
     images = read_npy(root / paths.images)
     pd.DataFrame({"id": np.arange(12), "split": ["validation", "train"] * 6}).to_parquet(root / paths.manifest)
-    write_npy(root / paths.embedding("evaluation"), embed_images(encoder, images, progress=False, normalise=False))
+    write_npy(root / paths.embedding("evaluation"),
+              embed_images(encoder, images, batch_size=128, num_workers=0, progress=False, normalise=False))
     write_json(root / paths.embedding_meta("evaluation"), {
         "name": encoder.name, "weights": encoder.weights, "input_size": encoder.input_size, "dim": encoder.dim,
         "n": 12, "images_sha256": file_sha256(root / paths.images), "normalised": False})
@@ -359,7 +362,7 @@ def test_train_stage_honours_steps_by_method_and_logs_curves_with_the_evaluation
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
     params["evaluate"]["embed_batch_size"] = 16
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    write_curve_inputs(tmp_path, params, load_encoder("efficientnet-lite0", input_size=32, device="cpu"))
+    write_curve_inputs(tmp_path, params, load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None))
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--method", "random", "--seed", "0"]) == 0
     paths = load_params("params.yaml").paths

@@ -130,7 +130,7 @@ def test_new_file_at_the_same_path_reruns_embed_under_dvc(tmp_path, default_para
     (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     shutil.copytree(REPO_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     # The packaged EfficientNet-Lite0 weights in timm naming, as a user's local file; later a scaled copy.
-    state = load_encoder("efficientnet-lite0", input_size=32, device="cpu").network.model.state_dict()
+    state = load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None).network.model.state_dict()
     weights = tmp_path / "models" / "lite0.pth"
     weights.parent.mkdir()
     torch.save(state, weights)

@@ -16,7 +16,7 @@ from gencurate.config.sample import SampleConfig
 from gencurate.config.select import SelectConfig
 from gencurate.config.strict import ParamsError, from_mapping, require, to_mapping
 from gencurate.config.study import StudyConfig
-from gencurate.config.train import DiffusionConfig, TrainConfig, UNetConfig
+from gencurate.config.train import DiffusionConfig, TrainConfig, UNetConfig, unet_level_sides
 
 PARAMS_FILE = "params.yaml"
 
@@ -53,6 +53,11 @@ class Params:
                     f"is not in study.methods ({', '.join(self.study.methods)})")
         require(self.train.eval_num_samples > self.evaluate.prc_k, "train.eval_num_samples",
                 f"must exceed evaluate.prc_k ({self.evaluate.prc_k}): precision/recall need k + 1 samples")
+        sides = unet_level_sides(self.prepare.image_size, len(self.train.unet.channel_mults))
+        for side in self.train.unet.attention_resolutions:
+            require(side in sides, "train.unet.attention_resolutions",
+                    f"{side} is not a feature-map side of the UNet at prepare.image_size {self.prepare.image_size} "
+                    f"(reachable: {', '.join(map(str, sides))})")
 
 
 def params_from_mapping(data: dict) -> Params:

@@ -16,6 +16,8 @@ ENCODER_NAMES = (
     "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
     "clip-vit-b-32", "dinov2-vit-s-14", "dinov2-vit-l-14", "inception-fid",
 )
+# Smallest side an encoder is fed (`encoders.*.input_size`; load_encoder checks the same).
+MIN_INPUT_SIZE = 32
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +30,8 @@ class EncoderConfig:
 
     def __post_init__(self) -> None:
         require(self.name in ENCODER_NAMES, "encoders.*.name", f"unknown encoder {self.name!r}; valid: {', '.join(ENCODER_NAMES)}")
-        require(self.input_size is None or self.input_size >= 32, "encoders.*.input_size", "must be >= 32 or null")
+        require(self.input_size is None or self.input_size >= MIN_INPUT_SIZE, "encoders.*.input_size",
+                f"must be >= {MIN_INPUT_SIZE} or null")
 
 
 @dataclass(frozen=True, kw_only=True)

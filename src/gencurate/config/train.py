@@ -9,6 +9,15 @@ from typing import Literal
 from gencurate.config.strict import require
 
 
+def unet_level_sides(image_size: int, levels: int) -> list[int]:
+    """Feature-map side at each UNet level: the image side, then ceil-halved per level after
+    the first (a stride-2 conv with padding 1), e.g. [28, 14, 7] for 28 and three levels."""
+    sides = [image_size]
+    for _ in range(levels - 1):
+        sides.append(-(-sides[-1] // 2))
+    return sides
+
+
 @dataclass(frozen=True, kw_only=True)
 class UNetConfig:
     base_channels: int = 16

@@ -1,5 +1,6 @@
-"""The DDPM: network (unet), diffusion math (gaussian), samplers, Lightning training
-(module, datamodule, callbacks, training), self-describing checkpoints and sampling.
+"""The DDPM: network (unet), diffusion math (gaussian), the reverse-process samplers
+(reverse_process), Lightning training (module, datamodule, callbacks, training),
+self-describing checkpoints and drawing images from them (sampling).
 
 Other parts of gencurate need only `sample_from_checkpoint` and `load_checkpoint`
 (neither imports Lightning).

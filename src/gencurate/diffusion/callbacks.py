@@ -12,6 +12,8 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from gencurate.diffusion.grid import GRID_SIDE, images_to_grid
 from gencurate.diffusion.sampling import generate_images
 
+GRID_SAMPLER = "ddim"
+GRID_ETA = 0.0  # deterministic DDIM: a grid depends only on the model and GRID_SEED
 GRID_SAMPLER_STEPS = 25  # DDIM steps for the grids logged while training (cheap next to training)
 GRID_SEED = 0  # the same noise at every logged step, so grids show the model changing, not the noise
 
@@ -36,8 +38,8 @@ class SampleGridLogger(L.Callback):
         pl_module.ema_model.eval()
         images = generate_images(
             pl_module.ema_model, pl_module.diffusion, image_shape=(h, w, c), num_samples=GRID_SIDE * GRID_SIDE,
-            steps=min(self.sampler_steps, pl_module.diffusion.timesteps), batch_size=GRID_SIDE * GRID_SIDE,
-            seed=GRID_SEED, progress=False,
+            sampler=GRID_SAMPLER, steps=min(self.sampler_steps, pl_module.diffusion.timesteps), eta=GRID_ETA,
+            batch_size=GRID_SIDE * GRID_SIDE, seed=GRID_SEED, progress=False,
         )
         pl_module.ema_model.train(was_training)
         experiment.log_image(f"samples/step{step:07d}.png", images_to_grid(images))

@@ -22,7 +22,7 @@ import torch
 from gencurate import __version__
 from gencurate.config import TrainConfig, to_mapping
 from gencurate.diffusion.gaussian import GaussianDiffusion
-from gencurate.diffusion.unet import UNet
+from gencurate.diffusion.unet import UNet, build_unet
 from gencurate.io import atomic_path
 
 FORMAT = "gencurate-ddpm"
@@ -141,14 +141,6 @@ class LoadedModel(NamedTuple):
         """(H, W, C)."""
         h, w, c = self.meta[KEY_IMAGE_SHAPE]
         return h, w, c
-
-
-def build_unet(unet: Mapping[str, Any], image_shape: Sequence[int]) -> UNet:
-    """UNet from a `train.unet` mapping and the data's (H, W, C)."""
-    h, w, c = image_shape
-    if h != w:
-        raise ValueError(f"images must be square, got {h}x{w}")
-    return UNet(image_channels=c, image_size=h, **dict(unet))
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> LoadedModel:

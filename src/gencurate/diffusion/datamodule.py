@@ -126,7 +126,7 @@ class ImageBatches(Dataset):
 class ImageDataModule(L.LightningDataModule):
     """The selected images as a Lightning data module. images: uint8 [K x H x W x C]."""
 
-    def __init__(self, *, images: np.ndarray, batch_size: int, steps: int, seed: int, num_workers: int = 0) -> None:
+    def __init__(self, *, images: np.ndarray, batch_size: int, steps: int, seed: int, num_workers: int) -> None:
         super().__init__()
         self.dataset = ImageBatches(images)
         self.batch_size, self.steps, self.seed, self.num_workers = batch_size, steps, seed, num_workers

@@ -82,10 +82,10 @@ class GaussianDiffusion(nn.Module):
     def __init__(
         self,
         *,
-        timesteps: int = 1000,
-        schedule: Schedule | str = Schedule.COSINE,
-        prediction: Prediction | str = Prediction.EPS,
-        min_snr_gamma: float | None = None,
+        timesteps: int,
+        schedule: Schedule | str,
+        prediction: Prediction | str,
+        min_snr_gamma: float | None,
     ) -> None:
         super().__init__()
         if timesteps < 2:

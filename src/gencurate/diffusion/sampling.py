@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from gencurate.diffusion.checkpoint import load_checkpoint
 from gencurate.diffusion.gaussian import GaussianDiffusion
-from gencurate.diffusion.samplers import Sampler, sample_loop
+from gencurate.diffusion.reverse_process import Sampler, sample_loop
 from gencurate.runtime import resolve_device, resolve_precision
 
 SAMPLE_STREAM = 2  # first SeedSequence word of the sampling noise (data order 0, training steps 1)
@@ -48,11 +48,11 @@ def generate_images(
     *,
     image_shape: tuple[int, int, int],
     num_samples: int,
-    sampler: Sampler | str = Sampler.DDIM,
-    steps: int = 50,
-    eta: float = 0.0,
-    batch_size: int = 250,
-    seed: int = 0,
+    sampler: Sampler | str,
+    steps: int,
+    eta: float,
+    batch_size: int,
+    seed: int,
     progress: bool = True,
 ) -> np.ndarray:
     """Draw `num_samples` images with `model` (on the device of `diffusion`): uint8 [N x H x W x C].
@@ -82,12 +82,12 @@ def sample_from_checkpoint(
     path: str | Path,
     *,
     num_samples: int,
-    sampler: str = "ddim",
-    steps: int = 50,
-    eta: float = 0.0,
-    batch_size: int = 250,
-    seed: int = 0,
-    device: str = "auto",
+    sampler: str,
+    steps: int,
+    eta: float,
+    batch_size: int,
+    seed: int,
+    device: str,
     progress: bool = True,
 ) -> np.ndarray:
     """Samples of the EMA model stored in a model.ckpt: uint8 [num_samples x H x W x C].

@@ -8,11 +8,14 @@ params.yaml `train.unet`, plus `image_channels` taken from the data.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from gencurate.config.train import unet_level_sides
 
 HEAD_CHANNELS = 32  # channels per attention head (as in improved-diffusion's num_head_channels)
 MAX_GROUPS = 32  # GroupNorm groups (Wu & He 2018; DDPM uses 32)
@@ -124,11 +127,11 @@ class UNet(nn.Module):
         *,
         image_channels: int,
         image_size: int,
-        base_channels: int = 32,
-        channel_mults: Sequence[int] = (1, 2, 2),
-        num_res_blocks: int = 1,
-        attention_resolutions: Sequence[int] = (7,),
-        dropout: float = 0.0,
+        base_channels: int,
+        channel_mults: Sequence[int],
+        num_res_blocks: int,
+        attention_resolutions: Sequence[int],
+        dropout: float,
     ) -> None:
         super().__init__()
         if min(image_channels, image_size, base_channels, num_res_blocks, *channel_mults) < 1:
@@ -142,7 +145,7 @@ class UNet(nn.Module):
         self.image_size = image_size
         self.conv_in = nn.Conv2d(image_channels, base_channels, 3, padding=1)
         # attention where the feature-map side is listed (DDPM: 16 of 32 pixels)
-        sides = _level_sides(image_size, len(channel_mults))
+        sides = unet_level_sides(image_size, len(channel_mults))
         attn = [side in set(attention_resolutions) for side in sides]
 
         self.down = nn.ModuleList()
@@ -207,9 +210,9 @@ class _Stage(nn.Module):
         return self.attn(h) if self.attn is not None else h
 
 
-def _level_sides(image_size: int, levels: int) -> list[int]:
-    """Feature-map side at each level: [28, 14, 7] for 28 and three levels."""
-    sides = [image_size]
-    for _ in range(levels - 1):
-        sides.append(-(-sides[-1] // 2))
-    return sides
+def build_unet(unet: Mapping[str, Any], image_shape: Sequence[int]) -> UNet:
+    """UNet from a `train.unet` mapping and the data's (H, W, C)."""
+    h, w, c = image_shape
+    if h != w:
+        raise ValueError(f"images must be square, got {h}x{w}")
+    return UNet(image_channels=c, image_size=h, **dict(unet))

@@ -1,8 +1,8 @@
 """Pretrained image encoders (a registry) and images -> L2-normalised embeddings.
 
     from gencurate.encoders import load_encoder, embed_images, ENCODER_NAMES
-    enc = load_encoder("efficientnet-lite0", input_size=96)
-    emb = embed_images(enc, images)          # uint8 (N, H, W, C) -> float32 (N, D), unit rows
+    enc = load_encoder("efficientnet-lite0", weights=None, input_size=96, device="cpu")
+    emb = embed_images(enc, images, batch_size=128, num_workers=0)  # uint8 (N, H, W, C) -> float32 (N, D), unit rows
 
 The names below are imported on first use, so the torch-free modules (`weights`, `sources`)
 can check weights before torch and the model libraries are imported.

@@ -75,7 +75,9 @@ class PooledTimm(nn.Module):
 
 
 class Encoder(nn.Module):
-    """A pretrained network reduced to its pooled features.
+    """A pretrained network reduced to its pooled features, built frozen: eval mode (BatchNorm's
+    running statistics, no dropout) and no gradients. Nothing trains it; `.train()` is plain
+    nn.Module's and would switch BatchNorm to batch statistics, so callers never call it.
 
     Attributes: `name` (registry name), `dim` (feature size D), `input_size` (side S the
     network sees), `weights` (where the weights came from), `preprocess` (a `Preprocess`),
@@ -96,25 +98,22 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         self.name = name
-        self.network = network.eval().requires_grad_(False)
+        self.network = network
         self.dim = dim
         self.input_size = input_size
         self.preprocess = preprocess
         self.weights = weights
         # bf16 autocast only on CUDA; CPU runs stay in fp32 so they are exact and reproducible.
         self.mixed_precision = mixed_precision
-        # NHWC convolutions: measured 1.4-1.7x faster for EfficientNet-Lite0 (96 px) on 2 CPU cores.
+        # NHWC convolutions: faster for EfficientNet-Lite on CPU (docs/design.md, Encoders).
         self.channels_last = channels_last
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
+        self.requires_grad_(False).eval()
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    def train(self, mode: bool = True) -> Encoder:
-        # Always inference behaviour (frozen BatchNorm statistics, no dropout).
-        return super().train(False)
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

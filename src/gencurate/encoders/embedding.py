@@ -25,8 +25,8 @@ def check_image_array(images: np.ndarray | NpyRows) -> None:
         raise ValueError(f"expected images shaped (N, H, W, C) with C in {{1, 3}}, got {images.shape}")
 
 
-class ImageArrayDataset(Dataset):
-    """Rows of a uint8 (N, H, W, C) array or `NpyRows` file.
+class EncoderInputDataset(Dataset):
+    """Rows of a uint8 (N, H, W, C) array or `NpyRows` file, batched for an encoder's `PreprocessCollate`.
 
     A DataLoader fetches a whole batch in one `__getitems__` call, which returns
     (index (B,) int64, images (B, H, W, C) uint8) for `PreprocessCollate`.
@@ -72,7 +72,7 @@ def image_loader(
     preprocess: Preprocess,
     *,
     batch_size: int,
-    num_workers: int = 0,
+    num_workers: int,
     sampler: Sampler | None = None,
     pin_memory: bool = False,
 ) -> DataLoader:
@@ -81,7 +81,7 @@ def image_loader(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    dataset = ImageArrayDataset(images)
+    dataset = EncoderInputDataset(images)
     sampler = SequentialSampler(dataset) if sampler is None else sampler
     return DataLoader(
         dataset,
@@ -112,7 +112,7 @@ def finite_rows(features: torch.Tensor, *, normalise: bool) -> torch.Tensor:
 
 
 def embed_images(
-    enc: Encoder, images: np.ndarray, *, batch_size: int = 128, num_workers: int = 0, progress: bool = True,
+    enc: Encoder, images: np.ndarray, *, batch_size: int, num_workers: int, progress: bool = True,
     normalise: bool = True,
 ) -> np.ndarray:
     """uint8 (N, H, W, C), C in {1, 3} (may be a np.memmap) -> float32 (N, D) features.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gencurate.config.embed import ENCODER_NAMES
+from gencurate.config.embed import ENCODER_NAMES, MIN_INPUT_SIZE
 from gencurate.encoders.base import Encoder
 from gencurate.encoders.clip import load_clip
 from gencurate.encoders.dinov2 import load_dinov2
@@ -27,7 +27,7 @@ LOADERS: dict[str, Loader] = {
 assert tuple(LOADERS) == ENCODER_NAMES, "gencurate.config.embed.ENCODER_NAMES must list the registry"
 
 
-def load_encoder(name: str, *, weights: str | None = None, input_size: int | None = None, device: str = "auto") -> Encoder:
+def load_encoder(name: str, *, weights: str | None, input_size: int | None, device: str) -> Encoder:
     """A pretrained encoder in inference mode on `device` ("auto" = CUDA if visible, else CPU).
 
     `weights`: a local file (always wins; never the network), an open_clip tag for CLIP, or
@@ -40,7 +40,7 @@ def load_encoder(name: str, *, weights: str | None = None, input_size: int | Non
 
     if name not in LOADERS:
         raise ValueError(f"unknown encoder {name!r}; valid: {', '.join(ENCODER_NAMES)}")
-    if input_size is not None and input_size < 16:
-        raise ValueError(f"{name}: input_size must be >= 16, got {input_size}")
+    if input_size is not None and input_size < MIN_INPUT_SIZE:
+        raise ValueError(f"{name}: input_size must be >= {MIN_INPUT_SIZE}, got {input_size}")
     encoder = LOADERS[name](name, weights=weights, input_size=input_size)
     return encoder.to(resolve_device(device))

@@ -41,9 +41,9 @@ def sample_loop(
     generators: Sequence[torch.Generator],
     *,
     image_shape: Sequence[int],
-    sampler: Sampler | str = Sampler.DDIM,
-    steps: int = 50,
-    eta: float = 0.0,
+    sampler: Sampler | str,
+    steps: int,
+    eta: float,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     on_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
