@@ -20,7 +20,8 @@ from gencurate.config import PrepareConfig
 import pyarrow as pa
 
 from gencurate.data.cleaning import Rejection, find_duplicates, match_detail
-from gencurate.data.decoding import DecodeSettings, Progress, Records, decode_source
+from gencurate.data.decoding import DecodeSettings, Records
+from gencurate.data.pool import Progress, decode_source
 from gencurate.data.sources import Source, open_source
 from gencurate.data.splits import REFERENCE, SPLITS, TRAIN, VALIDATION, carve_validation, labels_to_splits, split_leaks
 from gencurate.io import TMP_PREFIX, atomic_path

@@ -18,7 +18,7 @@ from gencurate.config import Params
 from gencurate.config.embed import ENCODER_ROLES, NORMALISED_ROLES
 from gencurate.encoders.sources import check_weights_reachable
 from gencurate.io import TMP_PREFIX, file_sha256, read_npy, write_json
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 # Keys of the <role>.json written beside each embedding (the evaluate stage checks them).
 META_NAME = "name"

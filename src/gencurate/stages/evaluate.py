@@ -34,7 +34,7 @@ from gencurate.metrics.memorisation import memorisation_distances_to_metric, mem
 from gencurate.metrics.pixels import fit_pixel_space, prefixed
 from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
-from gencurate.stages.common import stage_params, study_items
+from gencurate.stages.params_items import stage_params, study_items
 
 CHECK_IMAGES = 8  # reference images embedded again to prove the stored features match the encoder
 

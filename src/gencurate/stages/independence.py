@@ -15,7 +15,7 @@ import pandas as pd
 from gencurate.io import atomic_path, read_json, read_npy, write_json
 from gencurate.metrics.evaluation import TRAIN_SPLIT
 from gencurate.metrics.independence import geometry, images_to_pixels, spaces_to_independence
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 PIXELS = "pixels"
 

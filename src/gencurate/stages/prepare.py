@@ -10,7 +10,7 @@ from gencurate.data.pipeline import prepare_dataset, write_table
 from gencurate.data.splits import REFERENCE
 from gencurate.io import atomic_path
 from gencurate.npyrows import NpyRows
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 
 def main(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ from gencurate.selection.stats import (
     selections_to_report,
 )
 from gencurate.selection.typicality import embeddings_to_budget_radius, knn_distances_to_typicality
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 TRAIN_SPLIT = "train"
 

@@ -28,7 +28,7 @@ from gencurate.io import file_sha256, read_json, read_npy, write_json
 from gencurate.metrics.evaluation import check_embedding_meta, check_reference_features
 from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.common import stage_params, study_items
+from gencurate.stages.params_items import stage_params, study_items
 
 CHECK_IMAGES = 8  # validation images embedded again to prove the stored features match the encoder
 
