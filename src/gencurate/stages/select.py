@@ -24,9 +24,10 @@ from gencurate.selection import BUDGET, FULL, TYPICALITY, as_embeddings, knn_sea
 from gencurate.selection.gallery import GALLERY_DIR, gallery_figure, picks_to_gallery_rows
 from gencurate.selection.kmeans import embeddings_to_clusters
 from gencurate.selection.prefilter import PARTNER, REASON, ROW, SIMILARITY, train_to_pool
+from gencurate.selection.map import MAP_FILE, embeddings_to_map, selections_to_map_figure
 from gencurate.selection.stats import (
-    MAP_FILE, N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups,
-    selections_to_report,
+    N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups, selections_to_stats,
+    typicality_to_outliers,
 )
 from gencurate.selection.typicality import embeddings_to_budget_radius, knn_distances_to_typicality
 from gencurate.stages.params_items import stage_params
@@ -177,11 +178,13 @@ def main(args: argparse.Namespace) -> None:
     if cfg.typicality_radius == BUDGET:  # the r typicality used, instead of the median K-NN distance
         extra[TYPICALITY_RADIUS] = embeddings_to_budget_radius(x_pool, cfg.budget, knn_distances=pool_knn,
                                                                seed=cfg.seed)
-    stats, figure = selections_to_report(
+    stats = selections_to_stats(
         x, picks, runtimes, knn_distances=knn_distances, labels=labels, label_names=names, groups=groups,
         group_names=group_names, grouped_by=grouped_by, dataset_extra=extra,
-        seed=cfg.seed, tsne_max=cfg.map_tsne_max,
     )
+    coords, projection = embeddings_to_map(x, seed=cfg.seed, tsne_max=cfg.map_tsne_max)
+    map_figure = selections_to_map_figure(coords, picks, typicality_to_outliers(typicality), seed=cfg.seed,
+                                          projection=projection)
 
     ids = train["id"].to_numpy(dtype=np.int64)
     images = NpyRows(paths.images)
@@ -190,7 +193,7 @@ def main(args: argparse.Namespace) -> None:
             write_ids(tmp / paths.selection(method).relative_to(paths.selections), ids[rows])
     with atomic_path(paths.selection_report, directory=True) as tmp:
         write_json(tmp / STATS_FILE, stats)
-        figure_to_png(figure, tmp / MAP_FILE, dpi=100)
+        figure_to_png(map_figure, tmp / MAP_FILE, dpi=100)
         removed_to_ids(removed, ids).to_csv(tmp / REMOVED_FILE, index=False)
         (tmp / GALLERY_DIR).mkdir()
         for method, rows in picks.items():
