@@ -32,7 +32,8 @@ from gencurate.data.cleaning import (
     pixels_to_digest,
     pixels_to_phash,
 )
-from gencurate.data.pipeline import MANIFEST_COLUMNS, prepare_dataset
+from gencurate.data.pipeline import prepare_dataset
+from gencurate.data.schema import MANIFEST_COLUMNS
 from gencurate.data.sources import PixelsPayload
 
 SIZE = 16
