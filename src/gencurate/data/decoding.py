@@ -123,20 +123,6 @@ class Records:
     def __len__(self) -> int:
         return len(self.table)
 
-    def __getitem__(self, index: int) -> Record:
-        """Candidate `index` as a `Record` (for inspection; the pipeline reads the columns)."""
-        index = range(len(self))[index]
-        if index in self.failures:
-            return Record(index, reason=self.failures[index][0], detail=self.failures[index][1])
-        row = self.table[index]
-        return Record(index, sha256=row["sha256"].tobytes().hex(), width=int(row["width"]),
-                      height=int(row["height"]), mode=row["mode"].decode(), digest=row["digest"].tobytes(),
-                      phash=row["phash"].tobytes())
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Records) and np.array_equal(self.table, other.table)
-                and self.failures == other.failures)
-
     def scatter(self, indices: np.ndarray, part: Records) -> None:
         """Put a task's `part` (rows in the order of `indices`) at those candidate indices."""
         self.table[indices] = part.table

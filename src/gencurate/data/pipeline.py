@@ -152,8 +152,8 @@ def _copy_rows(scratch: str | Path, kept: np.ndarray, images_path: Path) -> None
 
 
 def _hex_column(digests: np.ndarray) -> pd.Series:
-    """(K, B) uint8 -> a str Series of 2B-character hex strings, without a Python str per row
-    (those alone would be ~110 bytes per image), straight into the Arrow string column."""
+    """(K, B) uint8 -> a str Series of 2B-character hex strings, without a Python str per row,
+    straight into the Arrow string column."""
     k, width = len(digests), 2 * digests.shape[1]
     offsets = np.arange(0, width * (k + 1), width, dtype=np.int32)
     data = np.ascontiguousarray(digests).tobytes().hex().encode()
