@@ -14,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.lib.format import open_memmap
 
 from gencurate.config import PrepareConfig
-import pyarrow as pa
-
 from gencurate.data.cleaning import Rejection, find_duplicates, match_detail
 from gencurate.data.decoding import DecodeSettings, Records
 from gencurate.data.pool import Progress, decode_source
 from gencurate.data.schema import (
-    HEIGHT, ID, LABEL, LABEL_NAME, MANIFEST_COLUMNS, MODE, SHA256, SOURCE, SPLIT, WIDTH,
+    HEIGHT, ID, LABEL, LABEL_NAME, MANIFEST_COLUMNS, MODE, REFERENCE, SHA256, SOURCE, SPLIT, SPLITS, TRAIN, VALIDATION,
+    WIDTH,
 )
 from gencurate.data.sources import Source, open_source
-from gencurate.data.splits import REFERENCE, SPLITS, TRAIN, VALIDATION, carve_validation, labels_to_splits, split_leaks
+from gencurate.data.splits import carve_validation, labels_to_splits, split_leaks
 from gencurate.io import TMP_PREFIX, atomic_path
 from gencurate.npyrows import NpyRows
 from gencurate.runtime import cpu_count
