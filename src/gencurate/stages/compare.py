@@ -18,7 +18,7 @@ from gencurate.metrics.keys import KEY_FD
 from gencurate.report.comparison import EXPECTED_HELD, RANKING, write_comparison
 from gencurate.report.summary import metrics_to_summary, rank_methods, read_study_metrics
 from gencurate.report.uncertainty import read_replicates
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 
 def human_markdown(params: Params, fid_ranking: Sequence[str] = ()) -> str | None:

@@ -31,7 +31,7 @@ from gencurate.metrics.pixels import fit_pixel_space, prefixed
 from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.common import stage_params, study_items
+from gencurate.stages.params_items import stage_params, study_items
 from gencurate.stages.inputs import (
     CHECK_IMAGES, REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_evaluation_samples, check_reference_features,
     check_train_rows, reference_rows,

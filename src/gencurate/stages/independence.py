@@ -15,7 +15,7 @@ import pandas as pd
 from gencurate.io import atomic_path, read_json, read_npy, write_json
 from gencurate.metrics.independence import geometry, spaces_to_independence
 from gencurate.metrics.pixels import images_to_pixels
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 from gencurate.stages.inputs import TRAIN_SPLIT
 
 PIXELS = "pixels"

@@ -27,7 +27,7 @@ from gencurate.diffusion.training import train_diffusion
 from gencurate.io import file_sha256, read_json, read_npy, write_json
 from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.common import stage_params, study_items
+from gencurate.stages.params_items import stage_params, study_items
 from gencurate.stages.inputs import CHECK_IMAGES, check_embedding_meta, check_reference_features
 
 
