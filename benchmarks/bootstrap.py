@@ -35,7 +35,8 @@ from threadpoolctl import threadpool_limits
 from gencurate.metrics import keys as K
 from gencurate.metrics.bootstrap import bootstrap_weights, fd_replicates, features_to_replicates
 from gencurate.metrics.fd import fd_features_to_metric
-from gencurate.metrics.independence import geometry, images_to_pixels, spaces_to_independence
+from gencurate.metrics.independence import geometry, spaces_to_independence
+from gencurate.metrics.pixels import images_to_pixels
 from gencurate.metrics.memorisation import memorisation_threshold, nearest_neighbours
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap.json"
@@ -100,7 +101,7 @@ def main() -> None:
     other = features(args.train, args.dim, 4, 0.5)
     images = np.random.default_rng(5).integers(0, 256, (args.train, 28, 28, 1), dtype=np.uint8)
     spaces = {"selection": train / np.linalg.norm(train, axis=1, keepdims=True), "evaluation": other,
-              "pixels": images_to_pixels(images, side=32)}
+              "pixels": images_to_pixels(images, max_side=32)}
     t = time.perf_counter()
     spaces_to_independence(spaces, neighbours=10, typicality_k=20,
                            geometries={k: geometry(v) for k, v in spaces.items()})

@@ -86,7 +86,7 @@ def main() -> None:
             optimizer.step()
 
     def embed(images: np.ndarray) -> np.ndarray:
-        return embed_images(enc, images, batch_size=params.embed.batch_size, num_workers=0, progress=False)
+        return embed_images(enc, images, batch_size=params.evaluate.embed_batch_size, num_workers=0, progress=False)
 
     step_seconds, point_seconds, bootstrap_seconds, parts = [], {n: [] for n in args.num_samples}, [], {}
     for _ in range(args.rounds):  # interleaved, so a change in load hits both sides

@@ -36,6 +36,7 @@ METRICS = ("fd", "fdinf", "kid", "prc")
 TIMED_REPEATS = ("fd", "fdinf", "kid")
 FD_INF_SIZES, FD_INF_MIN_FRACTION = 5, 0.25
 KID_SUBSETS, KID_SUBSET_SIZE, PRC_K, SEED = 100, 1000, 3, 0   # torch-fidelity's KID defaults
+DC_K = 5  # Naeem et al. 2020, as evaluate.dc_k
 
 
 def make_features(n: int, d: int, seed: int, shift: float) -> np.ndarray:
@@ -66,7 +67,8 @@ def run_ours(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
         return kid_features_to_metric(fake, real, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=SEED)
     if metric == "prc":
         return prc_features_to_metric(fake, real, k=PRC_K)
-    return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K, seed=SEED,
+    return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K,
+                               dc_k=DC_K, seed=SEED,
                                fd_infinity_sizes=FD_INF_SIZES, fd_infinity_min_fraction=FD_INF_MIN_FRACTION)
 
 

@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from gencurate.config import PrepareConfig
-from gencurate.data.decoding import DecodeSettings, decode_into, pool_context
+from gencurate.data.decoding import DecodeSettings, decode_into
+from gencurate.data.pool import pool_context
 from gencurate.data.pipeline import prepare_dataset
 from gencurate.data.sources import open_source
 from gencurate.runtime import cpu_count

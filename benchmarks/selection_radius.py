@@ -28,7 +28,7 @@ from gencurate.selection.knn import knn_search
 from gencurate.selection.map import embeddings_to_map
 from gencurate.selection.semdedup import semdedup
 from gencurate.selection.stats import (
-    counts_to_imbalance, labels_to_groups, mean_nearest_pick_distance,
+    counts_to_json_imbalance, labels_to_groups, mean_nearest_pick_distance,
 )
 from gencurate.selection.typicality import (
     budget_neighbour, embeddings_to_budget_radius, knn_distances_to_radius, knn_distances_to_typicality,
@@ -69,7 +69,7 @@ def picks_summary(x, groups, names, typicality, picks, seconds) -> dict:
         "mean_nearest_pick_distance": mean_nearest_pick_distance(x, picks),
         "mean_typicality": float(typicality[picks].mean()),
         "class_counts": {n: int(c) for n, c in zip(names, counts)},
-        **counts_to_imbalance(counts),
+        **counts_to_json_imbalance(counts),
         "seconds": round(seconds, 2),
     }
 

@@ -54,7 +54,7 @@ def test_knn_replicates_with_unit_weights_equal_the_metrics():
     fake, real = gaussian(150, 6, 4, shift=0.3), gaussian(140, 6, 5)
     balls = ball_matrices(fake, real, prc_k=3, dc_k=5, batch_size=32)
     reps = knn_replicates(*balls, np.ones((1, 150), int), np.ones((1, 140), int), dc_k=5)
-    metrics = features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=50, prc_k=3, dc_k=5,
+    metrics = features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=50, prc_k=3, dc_k=5, seed=0,
                                   fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
     for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE):
         assert reps[key][0] == pytest.approx(metrics[key], abs=1e-9), key

@@ -19,7 +19,7 @@ from gencurate.config import load_params
 from gencurate.io import write_json
 from gencurate.metrics import keys as K
 from gencurate.report import layout
-from gencurate.stages.compare import human_section
+from gencurate.stages.compare import human_markdown
 
 METHODS = ["full", "random", "coreset", "typicality"]
 # FD per method and seed: the study's ranking full < typicality < random < coreset, gaps well above the seed spread.
@@ -176,9 +176,9 @@ def test_missing_metrics_file_is_one_clear_line(project, capsys):
     assert not Path(load_params().paths.comparison).exists()
 
 
-def test_human_section_hook_is_none_without_votes(project):
+def test_human_markdown_is_none_without_votes(project):
     assert not load_params().paths.votes.exists()
-    assert human_section(load_params(), ["full", "random"]) is None
+    assert human_markdown(load_params(), ["full", "random"]) is None
 
 
 def test_dvc_metrics_and_plots_declare_the_report_files(project):

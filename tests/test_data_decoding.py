@@ -10,18 +10,10 @@ import pytest
 from numpy.lib.format import open_memmap
 from PIL import Image
 
-from gencurate.data import decoding
+from gencurate.data import pool
 from gencurate.data.cleaning import DECOMPRESSION_BOMB, UNREADABLE
-from gencurate.data.decoding import (
-    CHUNK_BYTES,
-    MAX_CHUNK,
-    MIN_CHUNK,
-    DecodeSettings,
-    RowsFile,
-    chunk_items,
-    decode_payload,
-    decode_source,
-)
+from gencurate.data.decoding import DecodeSettings, Record, decode_payload
+from gencurate.data.pool import CHUNK_BYTES, MAX_CHUNK, MIN_CHUNK, RowsFile, chunk_items, decode_source
 from gencurate.data.sources import (
     BytesPayload,
     Entry,
@@ -45,9 +37,9 @@ def test_chunk_items_balances_and_bounds_memory():
 def test_tasks_close_at_the_byte_budget():
     big = BytesPayload(b"x" * (CHUNK_BYTES // 2))
     items = [(i, big) for i in range(5)] + [(5, FilePayload("a")), (6, FilePayload("b"))]
-    sizes = [len(c) for c in decoding._chunks(items, 100)]
+    sizes = [len(c) for c in pool._chunks(items, 100)]
     assert sizes == [2, 2, 3]
-    assert [len(c) for c in decoding._chunks([(i, FilePayload("f")) for i in range(10)], 4)] == [4, 4, 2]
+    assert [len(c) for c in pool._chunks([(i, FilePayload("f")) for i in range(10)], 4)] == [4, 4, 2]
 
 
 def test_payload_kinds(tmp_path):
@@ -79,6 +71,16 @@ def _folder_source(root, n=96):
     return open_source(str(root), demo_path="unused")
 
 
+def _record(records, index):
+    """Candidate `index` of `records` as a `Record`, read back from its table row or failure."""
+    index = range(len(records))[index]
+    if index in records.failures:
+        return Record(index, reason=records.failures[index][0], detail=records.failures[index][1])
+    row = records.table[index]
+    return Record(index, sha256=row["sha256"].tobytes().hex(), width=int(row["width"]), height=int(row["height"]),
+                  mode=row["mode"].decode(), digest=row["digest"].tobytes(), phash=row["phash"].tobytes())
+
+
 def _decode(source, tmp_path, workers, name):
     settings = DecodeSettings(image_size=16, channels=3, min_size=4, max_image_pixels=10**6)
     rows = open_memmap(tmp_path / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(len(source.entries), 16, 16, 3))
@@ -90,20 +92,22 @@ def _decode(source, tmp_path, workers, name):
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_pool_equals_one_process(tmp_path, monkeypatch, method):
     """Workers write their rows into the shared file themselves; records and bytes match the in-process loop."""
-    if method == "fork" and not decoding.fork_is_safe():
+    if method == "fork" and not pool.fork_is_safe():
         pytest.skip("this test process has other threads or torch loaded: the pool would not fork here either")
     (tmp_path / "src").mkdir()
     source = _folder_source(tmp_path / "src")
     single = _decode(source, tmp_path, 1, "single")
     threads = threading.active_count()
-    monkeypatch.setattr(decoding, "fork_is_safe", lambda: method == "fork")
-    assert decoding.pool_context().get_start_method() == method
+    monkeypatch.setattr(pool, "fork_is_safe", lambda: method == "fork")
+    assert pool.pool_context().get_start_method() == method
     pooled = _decode(source, tmp_path, 2, "pool")
-    assert pooled == single
+    assert pooled[1] == single[1]
+    assert np.array_equal(pooled[0].table, single[0].table) and pooled[0].failures == single[0].failures
     records = single[0]
     assert len(records) == len(source.entries) and int(records.table["decoded"].sum()) == len(records) - 2
-    assert sorted(records[i].reason for i in records.failures) == ["not_image", "truncated"]
-    assert records[1].digest == records[-3].digest and records[1].sha256 == records[-3].sha256  # zz-copy.png
+    assert sorted(_record(records, i).reason for i in records.failures) == ["not_image", "truncated"]
+    first, copy = _record(records, 1), _record(records, -3)
+    assert first.digest == copy.digest and first.sha256 == copy.sha256  # zz-copy.png
     assert threading.active_count() == threads  # no progress-bar monitor or pool thread left behind
 
 
@@ -116,7 +120,7 @@ class _KillsTheWorker:
 
 @pytest.mark.parametrize("fork", [True, False])
 def test_a_dying_worker_is_a_clear_error(tmp_path, monkeypatch, fork):
-    monkeypatch.setattr(decoding, "fork_is_safe", lambda: fork)
+    monkeypatch.setattr(pool, "fork_is_safe", lambda: fork)
     items = [(i, PixelsPayload(np.zeros((8, 8), np.uint8))) for i in range(63)] + [(63, FilePayload(_KillsTheWorker()))]
     source = Source(kind="test", description="test", entries=[Entry(f"e{i}") for i in range(64)],
                     payloads=lambda max_bytes: iter(items))
@@ -126,17 +130,17 @@ def test_a_dying_worker_is_a_clear_error(tmp_path, monkeypatch, fork):
 
 
 def test_fork_only_without_other_threads():
-    if not decoding.fork_is_safe():
+    if not pool.fork_is_safe():
         pytest.skip("this test process already has other threads or torch loaded")
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert not decoding.fork_is_safe()
+        assert not pool.fork_is_safe()
     finally:
         stop.set()
         thread.join()
-    assert decoding.fork_is_safe()
+    assert pool.fork_is_safe()
 
 
 def test_rows_must_be_a_file_backed_memmap(tmp_path):

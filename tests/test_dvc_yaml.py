@@ -26,10 +26,8 @@ def stages(repo_root):
 
 def test_matrix_items_are_the_study(stages, repo_root):
     params = load_params(repo_root / "params.yaml")
-    expected = {f"{m}-{s}" for m in params.study.methods for s in params.study.seeds}
-    assert {k.split("@", 1)[1] for k in stages if k.startswith("evaluate@")} == expected
-    # One train and one sample stage per method: each runs every seed (`concurrent_seeds` at a time).
-    for stage in ("train", "sample"):
+    # One train, sample and evaluate stage per method: each runs every seed (`concurrent_seeds` at a time).
+    for stage in ("train", "sample", "evaluate"):
         assert {k.split("@", 1)[1] for k in stages if k.startswith(f"{stage}@")} == set(params.study.methods)
 
 
@@ -47,14 +45,14 @@ def test_outputs_match_paths_config(stages, repo_root):
         assert str(paths.selection(m)) in stages[f"train@{m}"][0]
         assert str(paths.images) in stages[f"train@{m}"][0]
         for s in params.study.seeds:
-            item = f"{m}-{s}"
             # Each seed's model and log directory lies in one of its method's train outputs.
             for run_dir in (paths.model_dir(m, s), paths.train_log_dir(m, s)):
                 assert any(run_dir.parent == Path(out) for out in train_outs), (run_dir, train_outs)
             assert stages[f"sample@{m}"][1] == {str(paths.samples_dir(m, s).parent)}
             assert str(paths.model_dir(m, s).parent) in stages[f"sample@{m}"][0]
-            assert stages[f"evaluate@{item}"][1] == {str(paths.metrics_file(m, s)), str(paths.metric_details_dir(m, s))}
-            assert str(paths.samples_dir(m, s)) in stages[f"evaluate@{item}"][0]
+            assert stages[f"evaluate@{m}"][1] == {str(paths.metrics_file(m, s).parent),
+                                                  str(paths.metric_details_dir(m, s).parent)}
+            assert str(paths.samples_dir(m, s).parent) in stages[f"evaluate@{m}"][0]
 
 
 def test_stage_deps_cover_the_modules_they_import(stages):

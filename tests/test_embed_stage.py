@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from gencurate.cli import main as cli_main
+from gencurate.data import schema
 from gencurate.config import ParamsError, load_params, params_from_mapping
 from gencurate.encoders import embed_images, load_encoder
 from gencurate.encoders.lightning_embed import embed_with_lightning, merge_shards, write_shard
@@ -65,9 +66,9 @@ def test_stage_writes_aligned_unit_embeddings_and_meta(workspace):
             rtol=1e-5, atol=1e-5)
         meta = read_json(params.paths.embedding_meta(role))
         assert meta == {
-            stage.META_NAME: "efficientnet-lite0", stage.META_WEIGHTS: enc.weights, stage.META_INPUT_SIZE: size,
-            stage.META_DIM: 1280, stage.META_N: N_IMAGES, stage.META_IMAGES_SHA256: digest,
-            stage.META_NORMALISED: normalised,
+            schema.META_NAME: "efficientnet-lite0", schema.META_WEIGHTS: enc.weights, schema.META_INPUT_SIZE: size,
+            schema.META_DIM: 1280, schema.META_N: N_IMAGES, schema.META_IMAGES_SHA256: digest,
+            schema.META_NORMALISED: normalised,
         }
     # Nothing but the declared outputs (no leftover shard folders or temporaries).
     assert sorted(p.name for p in params.paths.embedding("selection").parent.iterdir()) == [

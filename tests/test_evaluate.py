@@ -13,9 +13,9 @@ import yaml
 
 from gencurate.cli import main as cli
 from gencurate.config import load_params
-from gencurate.io import write_ids, write_json, write_npy
+from gencurate.io import file_sha256, write_ids, write_json, write_npy
 from gencurate.metrics import keys as K
-from gencurate.metrics.evaluation import file_sha256, reference_rows
+from gencurate.stages.inputs import check_evaluation_samples, reference_rows
 
 N_TRAIN, N_REFERENCE, N_SAMPLES = 70, 30, 24
 METRIC_KEYS = {
@@ -64,7 +64,8 @@ def template(tmp_path_factory, encoder, repo_root) -> Path:
     params["embed"]["batch_size"] = 32
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
     params["sample"]["num_samples"] = 30
-    params["evaluate"].update(num_samples=N_SAMPLES, kid_subsets=4, kid_subset_size=12, batch_size=16)
+    params["evaluate"].update(num_samples=N_SAMPLES, kid_subsets=4, kid_subset_size=12, knn_block_size=16,
+                              embed_batch_size=32)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     paths = load_params(root / "params.yaml").paths
     paths = type(paths)(**{k: str(root / v) for k, v in vars(paths).items()})
@@ -170,6 +171,17 @@ def test_reference_rows_are_a_seeded_choice_of_reference_images():
     assert np.array_equal(a, reference_rows(splits, n=20, seed=0)) and not np.array_equal(a, b)
 
 
+def test_evaluation_samples_are_the_first_n_prepared_shaped_uint8_images():
+    samples = np.arange(5 * 4 * 4 * 3, dtype=np.uint8).reshape(5, 4, 4, 3)
+    assert np.array_equal(check_evaluation_samples(samples, n=3, image_shape=(4, 4, 3), where="s"), samples[:3])
+    with pytest.raises(ValueError, match=r"s: samples are \(4, 4, 3\) but the prepared images are \(8, 8, 3\)"):
+        check_evaluation_samples(samples, n=3, image_shape=(8, 8, 3), where="s")
+    with pytest.raises(ValueError, match="5 samples but evaluate.num_samples is 6"):
+        check_evaluation_samples(samples, n=6, image_shape=(4, 4, 3), where="s")
+    with pytest.raises(ValueError, match="s: expected uint8 images"):
+        check_evaluation_samples(samples.astype(np.float32), n=3, image_shape=(4, 4, 3), where="s")
+
+
 def test_metrics_see_raw_features_and_the_pixel_control_sees_pixels(project, monkeypatch):
     """Raw pooled features reach the metrics (not unit rows); the pixel control gets whitened pixel components."""
     from gencurate.stages import evaluate as stage
@@ -207,3 +219,23 @@ def test_evaluate_then_independence_then_compare_report_copies_and_a_verdict(pro
     independence = json.loads(paths.independence_file.read_text())
     same = independence["pairs"][0]
     assert same["space_a"].startswith("selection") and same["knn_overlap_mean"] > 0.5
+
+
+@pytest.mark.multiprocess
+def test_concurrent_seeds_evaluate_what_one_process_evaluates(template, tmp_path, monkeypatch, torch_one_thread):
+    """`evaluate.concurrent_seeds: 2` (worker processes, one thread each) writes the metrics that
+    evaluating both seeds in this one-thread process writes."""
+    results = {}
+    for processes in (2, 1):
+        root = tmp_path / f"p{processes}"
+        shutil.copytree(template, root)
+        monkeypatch.chdir(root)
+        edit_params(lambda p: (p["study"].update(seeds=[0, 1]), p["evaluate"].update(concurrent_seeds=processes)))
+        paths = load_params().paths
+        samples = np.load(paths.images)[40:70]  # other images than seed 0's
+        write_npy(paths.samples_file("random", 1), samples)
+        write_grid(paths.grid_file("random", 1), samples)
+        assert cli(["evaluate", "--method", "random"]) == 0
+        results[processes] = [json.loads(paths.metrics_file("random", s).read_text()) for s in (0, 1)]
+    assert results[2] == results[1]
+    assert results[2][0][K.KEY_FD] != results[2][1][K.KEY_FD]  # two different runs

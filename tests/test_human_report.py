@@ -159,24 +159,24 @@ def test_simulated_rater_through_the_web_app_recovers_the_order(tmp_path):
         answer = "unsure" if rng.random() < 0.1 else ("left" if rng.random() < s_left / (s_left + s_right) else "right")
         body = {side: {k: pair[side][k] for k in ("method", "seed", "index")} for side in ("left", "right")}
         assert client.post("/api/vote", json=body | {"answer": answer}).status_code == 200
-    markdown, summary = H.human_section(votes_csv, METHODS, ["full", "typicality", "random", "coreset"])
+    markdown, summary = H.votes_to_human_section(votes_csv, METHODS, ["full", "typicality", "random", "coreset"])
     assert summary[H.HUMAN_RANKING] == ["typicality", "coreset", "random", "full"]
     assert summary[H.VOTES] == 300 and summary[H.RATERS] == 1
     assert summary[H.AGREE] is False and summary[H.KENDALL_TAU] == pytest.approx((2 - 4) / 6)  # 2 concordant, 4 discordant pairs
     assert "differs from the FID ranking (full > typicality > random > coreset)" in markdown
 
 
-def test_human_section_markdown_and_json(tmp_path):
+def test_votes_to_human_section_markdown_and_json(tmp_path):
     votes_csv = tmp_path / "votes.csv"
-    assert H.human_section(votes_csv, METHODS, METHODS) is None  # no file
+    assert H.votes_to_human_section(votes_csv, METHODS, METHODS) is None  # no file
     votes_csv.write_text("")
-    assert H.human_section(votes_csv, METHODS, METHODS) is None  # empty file
+    assert H.votes_to_human_section(votes_csv, METHODS, METHODS) is None  # empty file
     votes_csv.write_text(",".join(V.VOTE_COLUMNS) + "\n")
-    assert H.human_section(votes_csv, METHODS, METHODS) is None  # header only
+    assert H.votes_to_human_section(votes_csv, METHODS, METHODS) is None  # header only
     rows = [("typicality", "random", "left")] * 9 + [("random", "typicality", "left")] + \
            [("typicality", "coreset", "unsure")] * 2 + [("magic", "random", "left")]
     votes_frame(rows).to_csv(votes_csv, index=False)
-    markdown, summary = H.human_section(votes_csv, ["random", "coreset", "typicality"],
+    markdown, summary = H.votes_to_human_section(votes_csv, ["random", "coreset", "typicality"],
                                         ["typicality", "random", "coreset", "full"])
     json.dumps(summary)  # JSON-able
     assert summary[H.VOTES] == 12 and summary[H.DECISIVE] == 10 and summary[H.UNSURE] == 2

@@ -13,6 +13,7 @@ from gencurate.cli import main as cli
 from gencurate.config import load_params
 from gencurate.io import write_json, write_npy
 from gencurate.metrics import independence as I
+from gencurate.metrics.pixels import images_to_pixels
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -45,9 +46,9 @@ def test_geometry_and_pixels():
     assert "cosine" in I.geometry(x / np.linalg.norm(x, axis=1, keepdims=True))
     assert I.geometry(x) == "Euclidean on raw features"
     small = rng.integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
-    assert np.array_equal(I.images_to_pixels(small, side=32), small.reshape(3, -1) / np.float32(255))
+    assert np.array_equal(images_to_pixels(small, max_side=32), small.reshape(3, -1) / np.float32(255))
     big = np.full((2, 64, 48, 3), 255, dtype=np.uint8)
-    pixels = I.images_to_pixels(big, side=32)
+    pixels = images_to_pixels(big, max_side=32)
     assert pixels.shape == (2, 32 * 24 * 3) and pixels == pytest.approx(1.0)
 
 

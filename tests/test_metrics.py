@@ -81,7 +81,7 @@ def test_trace_sqrt_product_rank_deficient():
 def test_kid_hand_case():
     # D = 1, k(x, y) = (x y + 1)^3. X = {0, 1}, Y = {1, 2}: off-diagonal K_XX sum 2, K_YY 54, K_XY sum 37;
     # MMD^2 = (2 + 54) / (2 * 1) - 2 * 37 / 4 = 9.5 (one subset = the whole sets; order does not matter).
-    out = kid_features_to_metric(np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]]), subsets=3, subset_size=2)
+    out = kid_features_to_metric(np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]]), subsets=3, subset_size=2, seed=0)
     assert out[K.KEY_KID_MEAN] == pytest.approx(9.5)
     assert out[K.KEY_KID_STD] == pytest.approx(0.0)
 
@@ -115,7 +115,7 @@ def test_kid_of_unit_features_matches_float64_ground_truth():
 
 def test_kid_subset_larger_than_a_set_is_a_clear_error():
     with pytest.raises(ValueError, match="kid_subset_size"):
-        kid_features_to_metric(gaussian(10, 4, 0), gaussian(8, 4, 1), subsets=2, subset_size=9)
+        kid_features_to_metric(gaussian(10, 4, 0), gaussian(8, 4, 1), subsets=2, subset_size=9, seed=0)
 
 
 # --- precision / recall / density / coverage -------------------------------------------------
@@ -189,7 +189,7 @@ def test_suite_equals_the_single_metric_functions():
 
 def test_suite_does_not_depend_on_batch_size():
     real, fake = gaussian(500, 32, 22), gaussian(450, 32, 23, scale=0.8)
-    kw = dict(kid_subsets=4, kid_subset_size=100, **FD_INF)
+    kw = dict(kid_subsets=4, kid_subset_size=100, prc_k=3, dc_k=5, seed=0, **FD_INF)
     small, large = features_to_metrics(fake, real, batch_size=37, **kw), features_to_metrics(fake, real, batch_size=4096, **kw)
     assert small == pytest.approx(large, rel=1e-6)
     for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE):
@@ -207,4 +207,4 @@ def test_suite_does_not_depend_on_batch_size():
 )
 def test_bad_inputs_are_clear_errors(fake, real, message):
     with pytest.raises(ValueError, match=message):
-        features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=2, **FD_INF)
+        features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=2, prc_k=3, dc_k=5, seed=0, **FD_INF)

@@ -103,7 +103,7 @@ def test_torch_fidelity_through_our_registered_encoder_matches_our_stage_path(li
                                        seed=3, batch_size=16, cuda=False)
     ours = features_to_metrics(embed_images(lite0, fake, batch_size=128, num_workers=0, progress=False, normalise=False),
                                embed_images(lite0, real, batch_size=128, num_workers=0, progress=False, normalise=False),
-                               kid_subsets=5, kid_subset_size=16, prc_k=3, seed=3,
+                               kid_subsets=5, kid_subset_size=16, prc_k=3, dc_k=5, seed=3,
                                fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
     assert theirs[K.KEY_FD] > 0.05  # a real encoder tells blobs from stripes ...
     assert 0.2 < theirs[K.KEY_PRECISION] < 0.8  # ... so about the blob half of the samples is "precise"
@@ -121,7 +121,8 @@ def test_inception_metrics_without_weights_is_one_clear_error():
     with pytest.raises(ValueError, match="is not a file"):
         fidelity.inception_metrics(fake, real, weights_path="/nonexistent/weights-inception.pth", isc_splits=2)
     with pytest.raises(ValueError, match="set evaluate.inception_weights"):
-        fidelity.fidelity_metrics(fake, real, feature_extractor=fidelity.INCEPTION)
+        fidelity.fidelity_metrics(fake, real, feature_extractor=fidelity.INCEPTION, kid_subsets=2, kid_subset_size=4,
+                                  prc_k=3, seed=0)
 
 
 @pytest.mark.slow
@@ -147,7 +148,7 @@ def test_inception_metrics_run_torch_fidelity_on_a_local_weights_file(tmp_path, 
     assert np.isfinite(other[K.KEY_FD_INCEPTION])
     # The Inception Score is torch-fidelity's, of the samples alone (>= 1 by definition: exp of a mean KL).
     theirs = torch_fidelity.calculate_metrics(
-        input1=fidelity.ImageArrayDataset(fake, rgb=True), isc=True, isc_splits=2, feature_extractor=fidelity.INCEPTION,
+        input1=fidelity.FidelityImageDataset(fake, rgb=True), isc=True, isc_splits=2, feature_extractor=fidelity.INCEPTION,
         feature_extractor_weights_path=str(weights), cuda=False, cache=False, save_cpu_ram=True, verbose=False)
     assert other[K.KEY_INCEPTION_SCORE] == pytest.approx(theirs[torch_fidelity.KEY_METRIC_ISC_MEAN], rel=1e-6)
     assert other[K.KEY_INCEPTION_SCORE_STD] == pytest.approx(theirs[torch_fidelity.KEY_METRIC_ISC_STD], rel=1e-6, abs=1e-9)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from gencurate.metrics import knn
-from gencurate.metrics.knn import ball_statistics, knn_radii, nearest_distances, squared_distance_blocks
+from gencurate.metrics import knn_distances as knn
+from gencurate.metrics.knn_distances import ball_statistics, knn_radii, nearest_distances, squared_distance_blocks
 
 
 def points(n: int, d: int, seed: int) -> np.ndarray:

@@ -70,7 +70,8 @@ def tiny_params(root: Path) -> dict:
                            eval_num_samples=8, eval_bootstrap_rounds=3, steps_by_method={"full": 9})
     params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attention_resolutions=[])
     params["sample"].update(num_samples=24, steps=3, batch_size=12)
-    params["evaluate"].update(num_samples=24, kid_subsets=4, kid_subset_size=12, batch_size=64)
+    params["evaluate"].update(num_samples=24, kid_subsets=4, kid_subset_size=12, knn_block_size=64,
+                              embed_batch_size=64)
     return params
 
 

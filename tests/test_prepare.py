@@ -18,7 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from gencurate import cli
 from gencurate.config import PrepareConfig
-from gencurate.data import decoding
+from gencurate.data import decoding, pool
 from gencurate.data.cleaning import (
     DECOMPRESSION_BOMB,
     DUPLICATE,
@@ -32,7 +32,8 @@ from gencurate.data.cleaning import (
     pixels_to_digest,
     pixels_to_phash,
 )
-from gencurate.data.pipeline import MANIFEST_COLUMNS, prepare_dataset
+from gencurate.data.pipeline import prepare_dataset
+from gencurate.data.schema import MANIFEST_COLUMNS
 from gencurate.data.sources import PixelsPayload
 
 SIZE = 16
@@ -198,10 +199,10 @@ def test_decoding_streams_with_a_bounded_window(tmp_path):
             consumed += 1
             yield i, PixelsPayload(np.full((8, 8), i % 256, np.uint8))
 
-    chunk = decoding.chunk_items(2000, 2, 64)
-    tasks = decoding._decoded_tasks(payloads(), rows, settings, workers=2, chunk=chunk)
+    chunk = pool.chunk_items(2000, 2, 64)
+    tasks = pool._decoded_tasks(payloads(), rows, settings, workers=2, chunk=chunk)
     first = next(tasks)
-    window = decoding.CHUNKS_PER_WORKER * 2 * chunk
+    window = pool.CHUNKS_PER_WORKER * 2 * chunk
     assert first[0][0] == 0 and consumed <= window + chunk < 2000  # (indices, records) of the first task
     indices = np.concatenate([first[0]] + [task[0] for task in tasks])
     assert indices.tolist() == list(range(2000)) and consumed == 2000

@@ -86,10 +86,13 @@ def test_load_study_samples_skips_missing_and_rejects_bad_arrays(tmp_path, defau
     with pytest.raises(ValueError, match="at least two methods"):
         require_two_methods(loaded, params.paths)
     write_npy(params.paths.samples_file("coreset", 1), np.zeros((3, 8, 8), np.uint8))
-    with pytest.raises(ValueError, match=r"coreset/seed1/samples.npy: expected an \(n, H, W, C\)"):
+    with pytest.raises(ValueError, match=r"coreset/seed1/samples.npy: expected uint8 images \(N, H, W, C\)"):
         load_study_samples(params.paths, params.study)
     write_npy(params.paths.samples_file("coreset", 1), np.zeros((3, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="expected uint8"):
+        load_study_samples(params.paths, params.study)
+    write_npy(params.paths.samples_file("coreset", 1), np.zeros((0, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="coreset/seed1/samples.npy: holds no samples"):
         load_study_samples(params.paths, params.study)
 
 

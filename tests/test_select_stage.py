@@ -14,8 +14,9 @@ from gencurate.cli import main as cli_main
 from gencurate.config import load_params
 from gencurate.io import read_ids, write_npy
 from gencurate.selection.gallery import GALLERY_DIR
+from gencurate.selection.map import MAP_FILE
 from gencurate.selection.stats import (
-    CLASS_HISTOGRAM, GROUP_SHARES, GROUPED_BY, IMBALANCE, MAP_FILE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED,
+    CLASS_HISTOGRAM, GROUP_SHARES, GROUPED_BY, IMBALANCE, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_PICKED,
     N_POOL, NORMALISED_ENTROPY, OUTLIER_SHARE, REMOVED, REMOVED_FILE, RUNTIME_SECONDS, STATS_FILE,
 )
 

@@ -18,7 +18,7 @@ from gencurate.selection.map import embeddings_to_map, selections_to_map_figure
 from gencurate.selection.prefilter import OUTLIER, REASON, ROW, train_to_pool
 from gencurate.selection.prototypes import prototypes
 from gencurate.selection.semdedup import semdedup
-from gencurate.selection.stats import MAX_MIN_RATIO, NORMALISED_ENTROPY, counts_to_imbalance, picks_to_group_shares
+from gencurate.selection.stats import MAX_MIN_RATIO, NORMALISED_ENTROPY, counts_to_json_imbalance, picks_to_group_shares
 from gencurate.selection.typicality import (
     budget_neighbour, embeddings_to_budget_radius, knn_distances_to_typicality,
 )
@@ -157,10 +157,13 @@ def test_budget_radius_spreads_small_budgets_more():
 
 
 def test_imbalance_hand_computed():
-    assert counts_to_imbalance(np.array([5, 5])) == {NORMALISED_ENTROPY: pytest.approx(1.0), MAX_MIN_RATIO: 1.0}
+    assert counts_to_json_imbalance(np.array([5, 5])) == {NORMALISED_ENTROPY: pytest.approx(1.0), MAX_MIN_RATIO: 1.0}
     h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) / math.log(2)
-    assert counts_to_imbalance(np.array([3, 1])) == {NORMALISED_ENTROPY: pytest.approx(h), MAX_MIN_RATIO: 3.0}
-    assert counts_to_imbalance(np.array([2, 0, 0])) == {NORMALISED_ENTROPY: 0.0, MAX_MIN_RATIO: None}
+    assert counts_to_json_imbalance(np.array([3, 1])) == {NORMALISED_ENTROPY: pytest.approx(h), MAX_MIN_RATIO: 3.0}
+    one_group = counts_to_json_imbalance(np.array([2, 0, 0]))
+    assert one_group == {NORMALISED_ENTROPY: 0.0, MAX_MIN_RATIO: None}
+    assert math.copysign(1.0, one_group[NORMALISED_ENTROPY]) == 1.0  # JSON gets 0.0, not -0.0
+    assert counts_to_json_imbalance(np.array([0, 0])) == {NORMALISED_ENTROPY: 0.0, MAX_MIN_RATIO: None}
     shares, imbalance = picks_to_group_shares(np.array([0, 0, 0, 1, -1]), ["a", "b"], np.array([0, 3, 4]))
     assert shares == {"a": {"picked": 0.5, "data": 0.75}, "b": {"picked": 0.5, "data": 0.25}}
     assert imbalance[MAX_MIN_RATIO] == 1.0

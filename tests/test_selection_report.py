@@ -12,7 +12,7 @@ from gencurate.report.selection import GRIDS_DIR, selection_section
 from gencurate.selection.gallery import GALLERY_DIR
 from gencurate.selection.stats import (
     DATA, GROUP_SHARES, GROUPED_BY, IMBALANCE, MAX_MIN_RATIO, N_POOL, NORMALISED_ENTROPY, PICKED, REMOVED, STATS_FILE,
-    counts_to_imbalance,
+    counts_to_json_imbalance,
 )
 
 
@@ -24,13 +24,13 @@ def test_section_lists_imbalance_by_fd_and_shows_galleries_beside_grids(tmp_path
     paths = PathsConfig(**{k: str(tmp_path / v) for k, v in vars(PathsConfig()).items()})
     data = [50, 50]
     stats = {
-        "dataset": {GROUP_SHARES: _shares(data, data), IMBALANCE: counts_to_imbalance(np.array(data)),
+        "dataset": {GROUP_SHARES: _shares(data, data), IMBALANCE: counts_to_json_imbalance(np.array(data)),
                     GROUPED_BY: "labels", N_POOL: 95, REMOVED: {"outlier": 5}},
         "methods": {
-            "typicality": {GROUP_SHARES: _shares([9, 1], data), IMBALANCE: counts_to_imbalance(np.array([9, 1]))},
+            "typicality": {GROUP_SHARES: _shares([9, 1], data), IMBALANCE: counts_to_json_imbalance(np.array([9, 1]))},
             "typicality+balanced": {GROUP_SHARES: _shares([5, 5], data),
-                                    IMBALANCE: counts_to_imbalance(np.array([5, 5]))},
-            "coreset": {GROUP_SHARES: _shares([10, 0], data), IMBALANCE: counts_to_imbalance(np.array([10, 0]))},
+                                    IMBALANCE: counts_to_json_imbalance(np.array([5, 5]))},
+            "coreset": {GROUP_SHARES: _shares([10, 0], data), IMBALANCE: counts_to_json_imbalance(np.array([10, 0]))},
         },
     }
     report = tmp_path / "reports" / "selection"
@@ -52,5 +52,5 @@ def test_section_lists_imbalance_by_fd_and_shows_galleries_beside_grids(tmp_path
     assert "Removed before any method ran: 5 as outlier (95 images left)" in text
     assert "![coreset picks](../selection/gallery/coreset.png) | ![coreset samples](grids/coreset.png)" in text
     assert (out / GRIDS_DIR / "coreset.png").read_bytes() == paths.grid_file("coreset", 0).read_bytes()
-    assert counts_to_imbalance(np.array([9, 1]))[MAX_MIN_RATIO] == 9.0
-    assert round(counts_to_imbalance(np.array([9, 1]))[NORMALISED_ENTROPY], 3) == 0.469
+    assert counts_to_json_imbalance(np.array([9, 1]))[MAX_MIN_RATIO] == 9.0
+    assert round(counts_to_json_imbalance(np.array([9, 1]))[NORMALISED_ENTROPY], 3) == 0.469

@@ -1,4 +1,4 @@
-"""The select report: per-method statistics (hand-computed) and the map figure."""
+"""The select report: per-method statistics (hand-computed) and the map figure (selection.map)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from gencurate.config.study import BASE_METHODS
 from gencurate.selection import METHODS, knn_search
 from gencurate.selection.stats import (
     CLASS_HISTOGRAM, MEAN_NEAREST_PICK_DISTANCE, MEAN_TYPICALITY, N_OUTLIERS, N_PICKED, OUTLIER_SHARE,
-    RUNTIME_SECONDS, TYPICALITY_RADIUS, embeddings_to_map, labels_to_histogram, mean_nearest_pick_distance,
-    picks_to_stats, selections_to_map_figure, selections_to_report, typicality_to_outliers,
+    RUNTIME_SECONDS, TYPICALITY_RADIUS, labels_to_histogram, mean_nearest_pick_distance, picks_to_stats,
+    selections_to_stats, typicality_to_outliers,
 )
+from gencurate.selection.map import embeddings_to_map, selections_to_map_figure
 
 
 def test_methods_match_the_study_config():
@@ -78,7 +79,7 @@ def test_report_reuses_the_dataset_knn_for_full():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((200, 5)).astype(np.float32)
     selections = {"full": np.arange(200), "random": np.sort(rng.choice(200, 20, replace=False))}
-    stats, _ = selections_to_report(x, selections, {"full": 0.0, "random": 0.5}, knn_distances=knn_search(x, 5)[0])
+    stats = selections_to_stats(x, selections, {"full": 0.0, "random": 0.5}, knn_distances=knn_search(x, 5)[0])
     full, dataset = stats["methods"]["full"], stats["dataset"]
     assert full[MEAN_NEAREST_PICK_DISTANCE] == pytest.approx(mean_nearest_pick_distance(x, np.arange(200)))
     assert full[MEAN_TYPICALITY] == dataset[MEAN_TYPICALITY] and full[N_PICKED] == dataset[N_PICKED] == 200

@@ -359,7 +359,7 @@ def test_train_stage_honours_steps_by_method_and_logs_curves_with_the_evaluation
     params["train"].update(steps_by_method={"random": 6}, eval_every_n_steps=3, eval_num_samples=8,
                            eval_bootstrap_rounds=3)
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
-    params["embed"]["batch_size"] = 16
+    params["evaluate"]["embed_batch_size"] = 16
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_curve_inputs(tmp_path, params, load_encoder("efficientnet-lite0", input_size=32, device="cpu", weights=None))
     monkeypatch.chdir(tmp_path)

@@ -24,11 +24,14 @@ class EvaluateConfig:
     pixel_size: int = 32                    # pixel-space control: images shrunk to at most this side
     pixel_pca_components: int = 64          # whitened PCA dims fitted on train-split pixels; 0 = raw pixels
     pixel_pca_fit_images: int = 10000       # at most this many train images (seeded choice) fit the PCA
-    batch_size: int = 2048
+    knn_block_size: int = 2048              # k-NN distance blocks of this side: memory ~ its square in floats
+    embed_batch_size: int = 128             # samples per encoder batch (features do not depend on it)
     accelerator: str = "auto"
     seed: int = 0
+    concurrent_seeds: int = 2               # seeds of one method evaluated at once, one process each
 
     def __post_init__(self) -> None:
+        require(self.concurrent_seeds >= 1, "evaluate.concurrent_seeds", "must be >= 1")
         require(self.num_samples >= 2, "evaluate.num_samples", "must be >= 2")
         require(self.kid_subsets >= 1, "evaluate.kid_subsets", "must be >= 1")
         require(2 <= self.kid_subset_size <= self.num_samples, "evaluate.kid_subset_size", "must be in [2, evaluate.num_samples]")
@@ -41,7 +44,8 @@ class EvaluateConfig:
         require(0.0 < self.memorisation_quantile < 1.0, "evaluate.memorisation_quantile", "must be in (0, 1)")
         require(self.memorisation_pairs >= 1, "evaluate.memorisation_pairs", "must be >= 1")
         require(self.bootstrap_resamples >= 2, "evaluate.bootstrap_resamples", "must be >= 2")
-        require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        require(self.knn_block_size >= 1, "evaluate.knn_block_size", "must be >= 1")
+        require(self.embed_batch_size >= 1, "evaluate.embed_batch_size", "must be >= 1")
         require(self.isc_splits >= 1, "evaluate.isc_splits", "must be >= 1")
         # Only Inception Score splits the samples; without its weights the value is unused.
         require(self.inception_weights is None or self.isc_splits <= self.num_samples, "evaluate.isc_splits",

@@ -24,7 +24,7 @@ from gencurate.data.balance import (
 from gencurate.data.cleaning import REASONS, THUMBNAIL_GRID
 from gencurate.data.pipeline import source_splits
 from gencurate.data.sources import Source
-from gencurate.data.splits import SPLITS
+from gencurate.data.schema import HEIGHT, ID, LABEL, LABEL_NAME, MODE, SPLIT, SPLITS, TRAIN, WIDTH
 
 CARD_FILE = "dataset.md"
 COUNTS_PNG = "counts.png"
@@ -44,15 +44,15 @@ def images_to_brightness(images: np.ndarray, *, chunk: int = 4096) -> np.ndarray
 
 def sample_grid_ids(manifest: pd.DataFrame) -> tuple[list[str], list[np.ndarray]]:
     """Rows of the sample grid: one row per class (first training images), or evenly spread rows."""
-    train = manifest[manifest["split"] == SPLITS[0]]
+    train = manifest[manifest[SPLIT] == TRAIN]
     pool = train if len(train) else manifest
-    if (pool["label"] >= 0).all() and pool["label"].nunique() > 1:
+    if (pool[LABEL] >= 0).all() and pool[LABEL].nunique() > 1:
         rows = []
-        for label, group in pool.groupby("label", sort=True):
-            rows.append((str(group["label_name"].iloc[0]) or str(label), group["id"].to_numpy()[:GRID_COLUMNS]))
+        for label, group in pool.groupby(LABEL, sort=True):
+            rows.append((str(group[LABEL_NAME].iloc[0]) or str(label), group[ID].to_numpy()[:GRID_COLUMNS]))
         rows = rows[:GRID_MAX_ROWS]
         return [r[0] for r in rows], [r[1] for r in rows]
-    ids = pool["id"].to_numpy()
+    ids = pool[ID].to_numpy()
     take = ids[np.linspace(0, len(ids) - 1, min(len(ids), GRID_COLUMNS * GRID_MAX_ROWS)).round().astype(int)]
     chunks = [take[i:i + GRID_COLUMNS] for i in range(0, len(take), GRID_COLUMNS)]
     return [""] * len(chunks), chunks
@@ -65,11 +65,11 @@ def _save(fig: Figure, path: Path) -> None:
 def plot_counts(manifest: pd.DataFrame, path: Path) -> None:
     fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.add_subplot()
-    names = sorted(manifest["label_name"].unique(), key=lambda c: manifest.loc[manifest["label_name"] == c, "label"].iloc[0])
+    names = sorted(manifest[LABEL_NAME].unique(), key=lambda c: manifest.loc[manifest[LABEL_NAME] == c, LABEL].iloc[0])
     x = np.arange(len(names))
     top = 0
     for k, split in enumerate(SPLITS):
-        counts = [int(((manifest["label_name"] == c) & (manifest["split"] == split)).sum()) for c in names]
+        counts = [int(((manifest[LABEL_NAME] == c) & (manifest[SPLIT] == split)).sum()) for c in names]
         width = 0.8 / len(SPLITS)
         ax.bar(x + (k - (len(SPLITS) - 1) / 2) * width, counts, width=width, label=split)
         top = max([top, *counts])
@@ -96,7 +96,7 @@ def plot_removals(rejected: pd.DataFrame, path: Path) -> None:
 def plot_properties(manifest: pd.DataFrame, brightness: np.ndarray, path: Path) -> None:
     fig = Figure(figsize=(12, 3.5), layout="constrained")
     axes = fig.subplots(1, 3)
-    w, h = manifest["width"].to_numpy(), manifest["height"].to_numpy()
+    w, h = manifest[WIDTH].to_numpy(), manifest[HEIGHT].to_numpy()
     panels = [
         (np.minimum(w, h), "original shorter side (pixels)"),
         (w / np.maximum(h, 1), "original aspect ratio (width / height)"),
@@ -153,24 +153,24 @@ def _imbalance_text(counts: np.ndarray) -> str:
 
 def classes_markdown(manifest: pd.DataFrame, classes: list[str] | tuple[str, ...]) -> str:
     """Per class: kept images, share of the data, and per split; imbalance of the whole and of train."""
-    labels = manifest["label"].to_numpy()
-    split = manifest["split"].to_numpy()
+    labels = manifest[LABEL].to_numpy()
+    split = manifest[SPLIT].to_numpy()
     counts = np.array([(labels == i).sum() for i in range(len(classes))])
-    train = np.array([((labels == i) & (split == SPLITS[0])).sum() for i in range(len(classes))])
+    train = np.array([((labels == i) & (split == TRAIN)).sum() for i in range(len(classes))])
     shares = counts_to_shares(counts)
     rows = [(i, name, int(counts[i]), f"{shares[i]:.1%}", *(int(((labels == i) & (split == s)).sum()) for s in SPLITS))
             for i, name in enumerate(classes)]
     return ("## Classes\n" + _table(("label", "name", "images", "share", *SPLITS), rows)
-            + f"\n\nClass balance: {_imbalance_text(counts)}; in the {SPLITS[0]} split (what selection "
+            + f"\n\nClass balance: {_imbalance_text(counts)}; in the {TRAIN} split (what selection "
             f"picks from): {_imbalance_text(train)}.")
 
 
 def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Source, config: PrepareConfig,
                   images_shape: tuple[int, ...]) -> str:
-    split_rows = [(s, int((manifest["split"] == s).sum())) for s in SPLITS]
+    split_rows = [(s, int((manifest[SPLIT] == s).sum())) for s in SPLITS]
     reason_rows = [(r, int((rejected["reason"] == r).sum())) for r in REASONS]
-    modes = manifest["mode"].value_counts().sort_index()
-    w, h = manifest["width"], manifest["height"]
+    modes = manifest[MODE].value_counts().sort_index()
+    w, h = manifest[WIDTH], manifest[HEIGHT]
     parts = [
         "# Dataset card",
         f"Source: {source.description}. Prepared by `gencurate prepare`: {len(manifest)} images kept, "

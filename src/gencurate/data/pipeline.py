@@ -14,20 +14,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.lib.format import open_memmap
 
 from gencurate.config import PrepareConfig
-import pyarrow as pa
-
 from gencurate.data.cleaning import Rejection, find_duplicates, match_detail
-from gencurate.data.decoding import DecodeSettings, Progress, Records, decode_source
+from gencurate.data.decoding import DecodeSettings, Records
+from gencurate.data.pool import Progress, decode_source
+from gencurate.data.schema import (
+    HEIGHT, ID, LABEL, LABEL_NAME, MANIFEST_COLUMNS, MODE, REFERENCE, SHA256, SOURCE, SPLIT, SPLITS, TRAIN, VALIDATION,
+    WIDTH,
+)
 from gencurate.data.sources import Source, open_source
-from gencurate.data.splits import REFERENCE, SPLITS, TRAIN, VALIDATION, carve_validation, labels_to_splits, split_leaks
+from gencurate.data.splits import carve_validation, labels_to_splits, split_leaks
 from gencurate.io import TMP_PREFIX, atomic_path
 from gencurate.npyrows import NpyRows
 from gencurate.runtime import cpu_count
 
-MANIFEST_COLUMNS = ("id", "source", "sha256", "width", "height", "mode", "split", "label", "label_name")
 REJECTED_COLUMNS = ("source", "reason", "detail")
 COPY_BYTES = 16 * 2**20  # bytes per chunk when compacting kept images (bounds peak memory)
 STR_DTYPE = pd.Series([], dtype=str).dtype  # pandas >= 3: Arrow-backed `str`; pandas 2: object
@@ -149,8 +152,8 @@ def _copy_rows(scratch: str | Path, kept: np.ndarray, images_path: Path) -> None
 
 
 def _hex_column(digests: np.ndarray) -> pd.Series:
-    """(K, B) uint8 -> a str Series of 2B-character hex strings, without a Python str per row
-    (those alone would be ~110 bytes per image), straight into the Arrow string column."""
+    """(K, B) uint8 -> a str Series of 2B-character hex strings, without a Python str per row,
+    straight into the Arrow string column."""
     k, width = len(digests), 2 * digests.shape[1]
     offsets = np.arange(0, width * (k + 1), width, dtype=np.int32)
     data = np.ascontiguousarray(digests).tobytes().hex().encode()
@@ -165,15 +168,15 @@ def _manifest(source: Source, table: np.ndarray, kept: np.ndarray, splits: np.nd
     entries = [source.entries[i] for i in kept]
     modes, mode_of = np.unique(table["mode"], return_inverse=True)  # a handful of distinct modes
     return pd.DataFrame({
-        "id": np.arange(len(kept), dtype=np.int64),
-        "source": pd.Series([e.source for e in entries], dtype=str),
-        "sha256": _hex_column(table["sha256"]),
-        "width": table["width"].astype(np.int64),
-        "height": table["height"].astype(np.int64),
-        "mode": pd.Series(np.array([m.decode() for m in modes], dtype=object)[mode_of.reshape(-1)], dtype=str),
-        "split": pd.Series(splits, dtype=str),
-        "label": np.fromiter((e.label for e in entries), dtype=np.int64, count=len(entries)),
-        "label_name": pd.Series([e.label_name for e in entries], dtype=str),
+        ID: np.arange(len(kept), dtype=np.int64),
+        SOURCE: pd.Series([e.source for e in entries], dtype=str),
+        SHA256: _hex_column(table["sha256"]),
+        WIDTH: table["width"].astype(np.int64),
+        HEIGHT: table["height"].astype(np.int64),
+        MODE: pd.Series(np.array([m.decode() for m in modes], dtype=object)[mode_of.reshape(-1)], dtype=str),
+        SPLIT: pd.Series(splits, dtype=str),
+        LABEL: np.fromiter((e.label for e in entries), dtype=np.int64, count=len(entries)),
+        LABEL_NAME: pd.Series([e.label_name for e in entries], dtype=str),
     }, columns=list(MANIFEST_COLUMNS))
 
 

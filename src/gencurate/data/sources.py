@@ -121,7 +121,7 @@ def _labelled_entries(names: list[str], prefix: str = "") -> tuple[list[Entry], 
         classes = tuple(sorted({n.split("/", 1)[0] for n in names}))
         index = {c: i for i, c in enumerate(classes)}
         labels = [index[n.split("/", 1)[0]] for n in names]
-        # label_name is the shared class string, not a new copy per image (~60 bytes each)
+        # label_name is the shared class string, not a new copy per image
         return [Entry(prefix + n, label=y, label_name=classes[y]) for n, y in zip(names, labels)], classes
     return [Entry(prefix + n) for n in names], ()
 

@@ -11,11 +11,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from gencurate.data.cleaning import LEAK, Match, find_duplicates
-
-TRAIN = "train"
-REFERENCE = "reference"
-VALIDATION = "validation"
-SPLITS = (TRAIN, REFERENCE, VALIDATION)
+from gencurate.data.schema import REFERENCE, SPLITS, TRAIN, VALIDATION  # noqa: F401  (the split names)
 
 
 def _draw(rows: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:

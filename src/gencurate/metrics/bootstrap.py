@@ -16,8 +16,7 @@ does not depend on the draw is computed once, so a replicate costs little:
   sample i is in the real manifold of replicate b if some drawn reference j has it in its ball.
 - Memorisation: the per-image copy indicators (fixed threshold) are averaged with the weights.
 
-Memory: a few (M, N) matrices (3 MB boolean + 8 MB float64 each at 1,000 x 1,000; at 10,000 x
-10,000 the KID kernels alone take 2.4 GB, so paper-scale runs want a machine sized for that).
+Memory: a few (M, N) boolean and float64 matrices, so it grows with M x N (the KID kernels dominate).
 """
 
 from __future__ import annotations
@@ -29,7 +28,9 @@ from threadpoolctl import threadpool_limits
 
 from gencurate.metrics import keys as K
 from gencurate.metrics.fd import trace_sqrt_product
-from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, as_features, nearest_squared_distances, squared_distance_blocks
+from gencurate.metrics.knn_distances import (
+    DEFAULT_BATCH_SIZE, as_features, nearest_squared_distances, squared_distance_blocks,
+)
 
 
 def bootstrap_weights(n: int, *, resamples: int, rng: np.random.Generator) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gencurate.metrics.keys import KEY_COVERAGE, KEY_DENSITY
-from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, ball_statistics, nearest_squared_distances
+from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, ball_statistics, nearest_squared_distances
 
 DC_K = 5  # Naeem et al. 2020 recommend k = 5
 

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from gencurate.arrays import check_image_array
 from gencurate.metrics.keys import (
     KEY_FD, KEY_FD_INCEPTION, KEY_INCEPTION_SCORE, KEY_INCEPTION_SCORE_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION,
     KEY_RECALL,
@@ -89,17 +90,14 @@ def register_encoder(enc) -> str:
     return name
 
 
-class ImageArrayDataset(Dataset):
+class FidelityImageDataset(Dataset):
     """uint8 (N, H, W, C) array -> uint8 (C, H, W) tensors, torch-fidelity's input format.
 
     rgb=True repeats a single channel three times (Inception takes RGB only).
     """
 
     def __init__(self, images: np.ndarray, *, rgb: bool = False):
-        images = np.asarray(images)
-        if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3):
-            raise ValueError(f"expected uint8 images (N, H, W, C) with C in (1, 3), got {images.dtype} {images.shape}")
-        self.images = images
+        self.images = check_image_array(np.asarray(images), where="torch-fidelity input")
         self.rgb = rgb
 
     def __len__(self) -> int:
@@ -115,10 +113,10 @@ def fidelity_metrics(
     reference: np.ndarray,
     *,
     feature_extractor: str,
-    kid_subsets: int = 50,
-    kid_subset_size: int = 500,
-    prc_k: int = 3,
-    seed: int = 0,
+    kid_subsets: int,
+    kid_subset_size: int,
+    prc_k: int,
+    seed: int,
     batch_size: int = 64,
     weights_path: str | None = None,
     cuda: bool | None = None,
@@ -127,7 +125,7 @@ def fidelity_metrics(
     """torch_fidelity.calculate_metrics on uint8 (N, H, W, C) arrays -> {fd, kid_mean, kid_std, precision, recall}.
 
     `samples` is torch-fidelity's input1 (generated), `reference` its input2 (real). No cache
-    (state DVC cannot see) and no DataLoader workers (save_cpu_ram, 2-core friendly).
+    (state DVC cannot see) and no DataLoader workers (save_cpu_ram).
     """
     inception = feature_extractor == INCEPTION
     if inception:
@@ -135,8 +133,8 @@ def fidelity_metrics(
     elif feature_extractor not in FEATURE_EXTRACTORS_REGISTRY:
         raise ValueError(f"feature extractor {feature_extractor!r} is not registered; use register_encoder(enc)")
     result = torch_fidelity.calculate_metrics(
-        input1=ImageArrayDataset(samples, rgb=inception),
-        input2=ImageArrayDataset(reference, rgb=inception),
+        input1=FidelityImageDataset(samples, rgb=inception),
+        input2=FidelityImageDataset(reference, rgb=inception),
         fid=True, kid=True, prc=True,
         feature_extractor=feature_extractor,
         feature_extractor_weights_path=weights_path,
@@ -178,8 +176,8 @@ def inception_metrics(
     if not 1 <= isc_splits <= len(samples):
         raise ValueError(f"Inception Score splits {isc_splits} must be in [1, {len(samples)}] (the sample count)")
     result = torch_fidelity.calculate_metrics(
-        input1=ImageArrayDataset(samples, rgb=True),
-        input2=ImageArrayDataset(reference, rgb=True),
+        input1=FidelityImageDataset(samples, rgb=True),
+        input2=FidelityImageDataset(reference, rgb=True),
         fid=True, isc=True, isc_splits=isc_splits,
         feature_extractor=INCEPTION,
         feature_extractor_weights_path=str(weights_path),

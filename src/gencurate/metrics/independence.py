@@ -13,7 +13,8 @@ pair of spaces:
 Each space is searched with the Euclidean distance on its stored rows, i.e. in the geometry it is
 used with: on L2-normalised rows (the selection embedding) that is the cosine geometry, on raw
 features the one FD and precision/recall use. Pixels (images downsampled to at most
-`independence.pixel_size` per side, values in [0, 1]) give an encoder-free third space.
+`independence.pixel_size` per side, values in [0, 1]: `gencurate.metrics.pixels.images_to_pixels`)
+give an encoder-free third space.
 """
 
 from __future__ import annotations
@@ -23,33 +24,17 @@ from itertools import combinations
 
 import numpy as np
 from scipy.stats import spearmanr
-from skimage.transform import resize
 
 from gencurate.selection.knn import knn_search
 from gencurate.selection.typicality import knn_distances_to_typicality
 
 UNIT_NORM_TOLERANCE = 1e-3
-PIXEL_BATCH = 1024
 
 # result keys
 NEIGHBOURS, TYPICALITY_K, N_IMAGES, SPACES, PAIRS = "neighbours", "typicality_k", "n_images", "spaces", "pairs"
 GEOMETRY, DIM = "geometry", "dim"
 SPACE_A, SPACE_B, OVERLAP_MEAN, OVERLAP_MEDIAN, OVERLAP_CHANCE, SPEARMAN = (
     "space_a", "space_b", "knn_overlap_mean", "knn_overlap_median", "knn_overlap_chance", "typicality_spearman")
-
-
-def images_to_pixels(images: np.ndarray, *, side: int) -> np.ndarray:
-    """uint8 (N, H, W, C) -> (N, h*w*C) float32 in [0, 1], h, w <= side (anti-aliased resize, aspect kept)."""
-    n, h, w, c = images.shape
-    scale = min(1.0, side / max(h, w))
-    out_hw = (max(1, round(h * scale)), max(1, round(w * scale)))
-    rows = []
-    for a in range(0, n, PIXEL_BATCH):
-        block = np.asarray(images[a : a + PIXEL_BATCH], dtype=np.float32) / 255.0
-        if out_hw != (h, w):
-            block = resize(block, (len(block), *out_hw, c), anti_aliasing=True, preserve_range=True)
-        rows.append(block.reshape(len(block), -1).astype(np.float32))
-    return np.concatenate(rows)
 
 
 def geometry(x: np.ndarray) -> str:

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gencurate.metrics.keys import KEY_KID_MEAN, KEY_KID_STD
-from gencurate.metrics.knn import as_features
+from gencurate.metrics.knn_distances import as_features
 
 KID_DEGREE = 3    # Binkowski et al. 2018: cubic polynomial kernel k(x, y) = (x.y / D + 1)^3
 KID_COEF0 = 1.0
@@ -60,9 +60,9 @@ def kid_features_to_metric(
     features_1: np.ndarray | torch.Tensor,
     features_2: np.ndarray | torch.Tensor,
     *,
-    subsets: int = 100,
-    subset_size: int = 1000,
-    seed: int = 0,
+    subsets: int,
+    subset_size: int,
+    seed: int,
     progress: bool = False,
 ) -> dict[str, float]:
     """(N1, D), (N2, D) features -> {KEY_KID_MEAN, KEY_KID_STD} over `subsets` random subset pairs.

@@ -28,7 +28,7 @@ import torch
 from gencurate.metrics.keys import (
     KEY_MEMORISATION, KEY_MEMORISATION_CONTROL, KEY_MEMORISATION_EXCESS, KEY_MEMORISATION_THRESHOLD,
 )
-from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, as_features, squared_distance_blocks
+from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, as_features, squared_distance_blocks
 
 
 def nearest_neighbours(

@@ -17,6 +17,7 @@ import numpy as np
 from skimage.transform import resize
 from sklearn.decomposition import PCA
 
+from gencurate.arrays import check_image_array
 from gencurate.metrics.keys import PIXEL_PREFIX
 
 CHUNK = 512  # images shrunk at once (bounds the float64 working copy)
@@ -28,9 +29,8 @@ def images_to_pixels(images: np.ndarray, *, max_side: int) -> np.ndarray:
     Shrinking low-pass filters first (skimage's anti-aliasing), so the result does not depend on
     where the pixel grid happens to fall.
     """
-    images = np.asarray(images) if not isinstance(images, np.ndarray) else images
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise ValueError(f"expected uint8 images (N, H, W, C), got {images.dtype} {images.shape}")
+    images = check_image_array(np.asarray(images) if not isinstance(images, np.ndarray) else images,
+                               where="pixel-space images")
     if max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")
     n, h, w, c = images.shape

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from gencurate.metrics.keys import KEY_PRECISION, KEY_RECALL
-from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, ball_statistics, nearest_squared_distances
+from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, ball_statistics, nearest_squared_distances
 
 PRC_K = 3  # Kynkaanniemi et al. 2019 use k = 3 for their results
 

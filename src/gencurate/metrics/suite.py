@@ -3,7 +3,7 @@
 Precision/recall (k = prc_k) and density/coverage (k = dc_k) need the real k-NN radii, the
 generated k-NN radii and the generated-vs-real distances; computed separately that is five
 N x N sweeps, here the equivalent of two: one symmetric half-sweep per set for the radii (both k
-at once) and one cross sweep for every ball membership (`knn.ball_statistics`).
+at once) and one cross sweep for every ball membership (`knn_distances.ball_statistics`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gencurate.metrics.dc import DC_K, dc_neighbourhoods_to_metric
+from gencurate.metrics.dc import dc_neighbourhoods_to_metric
 from gencurate.metrics.fd_infinity import fd_infinity_features_to_metric
 from gencurate.metrics.keys import KEY_KID_MEAN, KEY_KID_STD, KEY_KID_X1E3, KEY_KID_X1E3_STD, KID_SCALE
 from gencurate.metrics.kid import kid_features_to_metric
-from gencurate.metrics.knn import DEFAULT_BATCH_SIZE, as_features, ball_statistics, nearest_squared_distances
-from gencurate.metrics.prc import PRC_K, prc_memberships_to_metric
+from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, as_features, ball_statistics, nearest_squared_distances
+from gencurate.metrics.prc import prc_memberships_to_metric
 
 
 def features_to_metrics(
@@ -25,12 +25,12 @@ def features_to_metrics(
     *,
     fd_infinity_sizes: int,
     fd_infinity_min_fraction: float,
-    kid_subsets: int = 50,
-    kid_subset_size: int = 500,
-    prc_k: int = PRC_K,
-    dc_k: int = DC_K,
+    kid_subsets: int,
+    kid_subset_size: int,
+    prc_k: int,
+    dc_k: int,
+    seed: int,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict[str, float]:
@@ -38,7 +38,8 @@ def features_to_metrics(
 
     Keys: fd, fd_infinity, kid_x1e3, kid_x1e3_std, precision, recall, density, coverage (see
     gencurate.metrics.keys; memorisation needs the training subset: gencurate.metrics.memorisation).
-    The keyword arguments mirror the `evaluate` params section; `seed` also draws FD-infinity's subsets.
+    The keyword arguments are the `evaluate` params section's (`batch_size`: its knn_block_size);
+    `seed` also draws FD-infinity's subsets.
     """
     fake = as_features(samples, "samples", device=device)
     real = as_features(reference, "reference", device=device)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from gencurate.arrays import check_image_array
 from gencurate.config import PathsConfig, StudyConfig
 from gencurate.io import read_npy
 
@@ -38,12 +39,9 @@ class ImageRef:
         return {"method": self.method, "seed": self.seed, "index": self.index, "url": self.url}
 
 
-def check_samples(array: np.ndarray, where: str) -> np.ndarray:
-    """Validate a sample array: (n, H, W, C) uint8 with C in {1, 3} and n >= 1."""
-    if array.ndim != 4 or array.shape[-1] not in (1, 3):
-        raise ValueError(f"{where}: expected an (n, H, W, C) array with C = 1 or 3, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        raise ValueError(f"{where}: expected uint8 samples, got {array.dtype}")
+def check_rating_samples(array: np.ndarray, where: str) -> np.ndarray:
+    """A sample array a rater can see: uint8 [n x H x W x C], C in {1, 3}, n >= 1."""
+    check_image_array(array, where=where)
     if array.shape[0] < 1:
         raise ValueError(f"{where}: holds no samples")
     return array
@@ -60,7 +58,7 @@ def load_study_samples(paths: PathsConfig, study: StudyConfig) -> dict[ModelKey,
         for seed in study.seeds:
             path = paths.samples_file(method, seed)
             if path.is_file():
-                samples[(method, seed)] = check_samples(read_npy(path), str(path))
+                samples[(method, seed)] = check_rating_samples(read_npy(path), str(path))
     return samples
 
 

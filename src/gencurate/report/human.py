@@ -208,7 +208,7 @@ def summary_to_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def human_section(votes_csv: Path, methods: list[str], fid_ranking: list[str]) -> tuple[str, dict] | None:
+def votes_to_human_section(votes_csv: Path, methods: list[str], fid_ranking: list[str]) -> tuple[str, dict] | None:
     """(markdown section, JSON-able summary) from the votes file, or None without votes.
 
     `fid_ranking` is the FID ranking of the study, best first; the summary adds the

@@ -25,10 +25,6 @@ FD_CURVES = "fd_curves"            # <method>-seed<s>.tsv (step, fd, precision, 
 DVCLIVE_EVAL_DIR = Path("plots") / "metrics" / "eval"
 
 
-def comparison_file(paths: PathsConfig, name: str) -> Path:
-    return Path(paths.comparison) / name
-
-
 def copies_figure(method: str) -> str:
     return COPIES_FIGURE.format(method=method)
 

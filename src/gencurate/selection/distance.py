@@ -4,15 +4,15 @@ Each pick costs one (N, D) x (D,) float32 product (BLAS gemv) plus O(N) element-
 using |x - c|^2 = |x|^2 + |c|^2 - 2 x.c with the squared norms computed once; nothing N x N
 is ever formed. The rows are cut into fixed blocks, each multiplied by single-threaded BLAS
 and the blocks shared among worker threads: a multi-threaded gemv splits rows differently
-for each thread count and so changes the last bits of some dot products (measured with
-OpenBLAS, 1 vs 2 threads), which would make picks depend on the machine. With fixed blocks
+for each thread count and so changes the last bits of some dot products (OpenBLAS does),
+which would make picks depend on the machine. With fixed blocks
 every element goes through the same arithmetic whatever the number of workers.
 
 float32 only screens. Its error is bounded (`tolerance`), so the rows that could be the true
 best are known; those few are re-scored in float64 against every pick (`exact_sq`) and ties
 within float64 rounding go to the lowest row. The picks therefore equal those of an exact
-float64 computation (brute-force references; measured without this: 1 in ~100 picks of a
-100k x 512 coreset had a float32 near-tie that flipped the order).
+float64 computation (tested against brute-force references); without the re-scoring, a
+float32 near-tie can flip the order of picks.
 """
 
 from __future__ import annotations

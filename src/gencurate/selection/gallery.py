@@ -7,6 +7,8 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from gencurate.arrays import check_image_array
+
 GALLERY_DIR = "gallery"  # inside paths.selection_report: <method>.png
 N_RANDOM = 64  # random picks shown (8 x 8)
 N_LEAST_TYPICAL = 16  # least typical picks shown (2 x 8)
@@ -24,7 +26,7 @@ def picks_to_gallery_rows(picks: np.ndarray, typicality: np.ndarray, *, seed: in
 
 def images_to_mosaic(images: np.ndarray, columns: int = COLUMNS) -> np.ndarray:
     """(M, H, W, C) uint8 -> (rows * (H + 1) - 1, columns * (W + 1) - 1, C) uint8 tiles on white, 1 px gaps."""
-    m, h, w, c = images.shape
+    m, h, w, c = check_image_array(images, where="gallery images").shape
     rows = max(1, math.ceil(m / columns))
     mosaic = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1, c), 255, dtype=np.uint8)
     for i, image in enumerate(images):

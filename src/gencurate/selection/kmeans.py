@@ -10,9 +10,8 @@ from gencurate.selection.knn import single_threaded
 KMEANS_ITERS = 25  # Lloyd iterations after seeding (faiss's default count)
 # Seeding: AFK-MC^2 (Bachem et al. 2016, https://arxiv.org/abs/1611.00107), a Markov-chain
 # approximation of k-means++ (Arthur & Vassilvitskii 2007) that TypiClust's sklearn KMeans uses.
-# Random seeding merged two planted clusters in 9 of 12 seeds, faiss's k-means++ in 1 of 12 (its
-# D^2 sampling has no greedy local trials), AFK-MC^2 in none; and faiss's k-means++ took ~20 s
-# per run at 11.6k x 1280 with 1000 clusters against ~4 s for AFK-MC^2.
+# Random seeding can merge planted clusters, and faiss's k-means++ (D^2 sampling without greedy
+# local trials) now and then too; AFK-MC^2 avoids both and seeds faster than faiss's k-means++.
 KMEANS_SEEDING = faiss.ClusteringInitMethod_AFK_MC2
 KMEANS_RUNS = 3  # best objective of 3 seeded runs, as TypiClust's MiniBatchKMeans (n_init=3)
 

@@ -1,18 +1,15 @@
-"""k nearest other rows of every row, in tiles (memory O(N*D + N*k), never N x N).
+"""Self k-NN for selection: each row's k nearest *other* rows of the same set, returned as float64
+Euclidean distances (not squared), ascending, ties to the lower index.
 
-Exact search streams (block x block) tiles of |x|^2 + |y|^2 - 2 x.y (a torch matmul) into
-faiss's k-selection heaps (`faiss.ResultHeap`); approximate search for very large N is a faiss
-IVF index. Faiss's own exact `IndexFlatL2` computes the same tiles with the OpenBLAS 0.3.15
-bundled in the faiss-cpu wheel, which does not recognise recent Xeons and falls back to its
-generic Prescott kernels: measured 10-25 GFlop/s there against 130-240 for torch's matmul on
-this 2-core machine, so the tiles come from torch and faiss keeps the part it is made for.
-The self-distance matrix is symmetric, so only the tiles on and above the diagonal are
-computed, each feeding the heaps of its rows and (transposed) of its columns. A 128 MiB
-tile's transposed copy costs ~2.8 ns per element, 2/3 of its matmul (why an earlier try
-saved <10%); 512 x 512 tiles keep it in L2: sweep at 20k x 512 1.40 s (1.57 s at 1024,
-1.66 s at 2048) against ~2.1 s for the full sweep of 2048 x 16384 tiles; all of `knn_search`
-at 30k x 512, k=20: 3.9 s against 6.8 s. The faiss heap updates and transposes
-(single-threaded) now cost about as much as the matmuls.
+Convention: candidates are screened on float32 squared distances |x|^2 + |y|^2 - 2 x.y and the
+shortlist is re-measured exactly in float64 from x - y (gencurate.metrics.knn, the metrics'
+k-NN, returns float32 distances instead). Memory is O(N*D + N*k), never N x N. Exact
+search streams tiles of torch matmuls into faiss's k-selection heaps (`faiss.ResultHeap`):
+the OpenBLAS bundled with faiss-cpu is far slower than torch's matmul on recent CPUs, so faiss
+keeps only the selection. The self-distance matrix is symmetric, so only tiles on and above
+the diagonal are computed, each feeding the heaps of its rows and (transposed) its columns;
+small square tiles keep that transpose in cache. Approximate search for very large N is a
+faiss IVF index.
 """
 
 from __future__ import annotations
@@ -39,7 +36,7 @@ REFINE_BYTES = 2 * 2**20
 CANDIDATE_MARGIN = 4
 IVF_POINTS_PER_LIST = 64  # k-means training points per inverted list (IVF only)
 # Multiply-adds below which one thread is faster (~5 ms of work): OpenMP start-up and barriers
-# cost more, and on a loaded machine far more (measured 2.7 s vs 1 ms for a 230-row k-means).
+# cost more, and on a loaded machine far more.
 SMALL_WORK = 2**27
 _THREADPOOLS = ThreadpoolController()  # BLAS and OpenMP libraries loaded with numpy, faiss and torch
 
@@ -134,7 +131,7 @@ def self_candidates(
 @contextlib.contextmanager
 def faiss_single_threaded() -> Iterator[None]:
     """Faiss's OpenMP on one thread around cheap heap updates interleaved with torch matmuls:
-    idle OpenMP threads spin-wait and steal the cores the matmul needs (measured 26 s -> 19 s)."""
+    idle OpenMP threads spin-wait and steal the cores the matmul needs."""
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:

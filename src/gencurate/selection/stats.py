@@ -1,4 +1,4 @@
-"""What each method picked: per-method statistics (stats.json of the select report), with the map."""
+"""What each method picked: per-method statistics (stats.json of the select report; the map is selection.map)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from gencurate.data.balance import MAX_MIN_RATIO, NORMALISED_ENTROPY, counts_to_imbalance
 from gencurate.selection.knn import knn_search
-from gencurate.selection.map import (  # noqa: F401  (re-exported: the report's figure helpers)
-    MAP_FILE, embeddings_to_map, selections_to_map_figure,
-)
 from gencurate.selection.typicality import knn_distances_to_radius, knn_distances_to_typicality
 
 STATS_FILE = "stats.json"  # inside paths.selection_report
@@ -27,9 +24,7 @@ RUNTIME_SECONDS = "runtime_seconds"
 TYPICALITY_RADIUS = "typicality_radius"  # r of the typicality method (select.typicality_radius)
 N_OUTLIERS = "n_outliers"
 GROUP_SHARES = "group_shares"  # group -> {"picked": share of the picks, "data": share of the train split}
-IMBALANCE = "imbalance"  # of the picks over the groups: {NORMALISED_ENTROPY, MAX_MIN_RATIO}
-NORMALISED_ENTROPY = "normalised_entropy"  # H(p) / log K over the K groups of the data; 1 = even
-MAX_MIN_RATIO = "max_min_ratio"  # largest / smallest group count; null when a group has none
+IMBALANCE = "imbalance"  # of the picks over the groups: {NORMALISED_ENTROPY, MAX_MIN_RATIO (null: a group has none)}
 PICKED, DATA = "picked", "data"
 GROUPED_BY = "grouped_by"  # dataset: "labels" (the manifest's classes) or "clusters" (k-means)
 N_POOL = "n_pool"  # dataset: train images left for the methods after the removals
@@ -100,16 +95,14 @@ def picks_to_stats(
     }
 
 
-def counts_to_imbalance(counts: np.ndarray) -> dict:
-    """(K,) counts over the K groups of the data -> {NORMALISED_ENTROPY: H(p) / log K (1 for K = 1),
-    MAX_MIN_RATIO: max / min count (None when a group has none)}."""
-    counts = np.asarray(counts, dtype=np.float64)
-    p = counts / counts.sum()
-    nonzero = p[p > 0]
-    entropy = float(-(nonzero * np.log(nonzero)).sum()) + 0.0  # no -0.0 for one group
+def counts_to_json_imbalance(counts: np.ndarray) -> dict:
+    """(K,) counts over the K groups of the data -> {NORMALISED_ENTROPY, MAX_MIN_RATIO} of
+    `data.balance.counts_to_imbalance` in JSON terms: the ratio None when a group has none."""
+    figures = counts_to_imbalance(counts)
+    ratio = figures[MAX_MIN_RATIO]
     return {
-        NORMALISED_ENTROPY: entropy / math.log(len(counts)) if len(counts) > 1 else 1.0,
-        MAX_MIN_RATIO: float(counts.max() / counts.min()) if counts.min() > 0 else None,
+        NORMALISED_ENTROPY: figures[NORMALISED_ENTROPY] + 0.0,  # no -0.0 when every pick is in one group
+        MAX_MIN_RATIO: ratio if math.isfinite(ratio) else None,
     }
 
 
@@ -124,7 +117,7 @@ def picks_to_group_shares(groups: np.ndarray, names: Sequence[str], picks: np.nd
         str(name): {PICKED: float(picked[g] / max(picked.sum(), 1)), DATA: float(data[g] / max(data.sum(), 1))}
         for g, name in enumerate(names)
     }
-    return shares, counts_to_imbalance(picked)
+    return shares, counts_to_json_imbalance(picked)
 
 
 def labels_to_groups(labels: np.ndarray, names: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
@@ -140,7 +133,7 @@ def labels_to_groups(labels: np.ndarray, names: np.ndarray | None = None) -> tup
     return groups.astype(np.int64), histogram_names
 
 
-def selections_to_report(
+def selections_to_stats(
     embeddings: np.ndarray,
     selections: Mapping[str, np.ndarray],
     runtimes: Mapping[str, float],
@@ -152,10 +145,8 @@ def selections_to_report(
     group_names: Sequence[str] | None = None,
     grouped_by: str | None = None,
     dataset_extra: Mapping | None = None,
-    seed: int = 0,
-    tsne_max: int = 0,
-) -> tuple[dict, Figure]:
-    """stats.json content ({"dataset": ..., "methods": {method: ...}}) and the map figure.
+) -> dict:
+    """stats.json content: {"dataset": ..., "methods": {method: ...}}.
 
     embeddings: (N, D) float32; selections: method -> picked rows; runtimes: method -> seconds;
     knn_distances: (N, K) distances to every row's K nearest other rows (`knn_search`), from
@@ -187,6 +178,4 @@ def selections_to_report(
     if groups is not None:
         dataset[GROUPED_BY] = grouped_by
     dataset.update(dataset_extra or {})
-    coords, projection = embeddings_to_map(embeddings, seed=seed, tsne_max=tsne_max)
-    figure = selections_to_map_figure(coords, selections, outliers, seed=seed, projection=projection)
-    return {"dataset": dataset, "methods": methods}, figure
+    return {"dataset": dataset, "methods": methods}

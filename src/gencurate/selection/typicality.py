@@ -98,15 +98,13 @@ def typicality_greedy(
     only falls and a score computed against fewer picks is an upper bound. A max-heap holds
     those stale bounds; the top row is brought up to date against the picks added since its
     last update and pushed back, until the top is up to date: it is then the exact best. Only
-    rows that reach the top are ever updated (7.5k updates for 1,000 picks at 20k x 512), so a
-    pick costs a few small products instead of a pass over all N rows (100k x 512, budget
-    1,000: 0.6 s against 37 s for the full greedy; benchmarks/results/selection.json).
+    rows that reach the top are ever updated, so a pick costs a few small products instead of
+    a pass over all N rows (timings: benchmarks/results/selection.json).
     """
     x = embeddings
     scores = LazyScores(x, typicality, radius, diversity_strength, capacity=budget)
     order = np.empty(budget, dtype=np.int64)
-    # Single-threaded BLAS: the refreshes are tiny gemvs, where idle BLAS threads spin-wait
-    # (measured 0.4 s vs 2-3 s at 20k x 512 on the loaded 2-core machine).
+    # Single-threaded BLAS: the refreshes are tiny gemvs, where idle BLAS threads spin-wait.
     with threadpool_limits(limits=1, user_api="blas"):
         for t in tqdm(range(budget), desc="typicality", unit="pick", mininterval=1.0):
             best = scores.fresh_top()
@@ -124,8 +122,8 @@ class LazyScores:
     distance to the nearest of them. A refresh screens the new picks with one float32 gemv
     (|c|^2 - 2 x.c, error <= tol) and measures only those within 2 tol of the screened minimum
     in float64 from the differences x - c (fixed summation order, no BLAS: thread-independent);
-    the nearest pick is always among them. (Measuring every new pick in float64 cost 2.0 s at
-    20k x 512: rows are refreshed against ~400 picks on average.)
+    the nearest pick is always among them, and measuring every new pick in float64 would cost
+    far more (rows are refreshed against hundreds of picks).
     """
 
     def __init__(self, x: np.ndarray, typicality: np.ndarray, radius: float, strength: float, *, capacity: int):

@@ -18,16 +18,16 @@ from gencurate.metrics.keys import KEY_FD
 from gencurate.report.comparison import EXPECTED_HELD, RANKING, write_comparison
 from gencurate.report.summary import metrics_to_summary, rank_methods, read_study_metrics
 from gencurate.report.uncertainty import read_replicates
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 
-def human_section(params: Params, fid_ranking: Sequence[str] = ()) -> str | None:
-    """Hook: the human preference section (gencurate.report.human), or None while `paths.votes` does not exist."""
+def human_markdown(params: Params, fid_ranking: Sequence[str] = ()) -> str | None:
+    """The report's human preference section as markdown, or None while `paths.votes` does not exist."""
     if not params.paths.votes.is_file():
         return None
-    from gencurate.report.human import human_section as votes_section
+    from gencurate.report.human import votes_to_human_section
 
-    section = votes_section(params.paths.votes, list(params.study.methods), list(fid_ranking))
+    section = votes_to_human_section(params.paths.votes, list(params.study.methods), list(fid_ranking))
     return None if section is None else section[0]
 
 
@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
     table = read_study_metrics(params.paths, params.study.methods, params.study.seeds)
     replicates = read_replicates(params.paths, params.study.methods, params.study.seeds)
-    human = human_section(params, rank_methods(metrics_to_summary(table), KEY_FD))
+    human = human_markdown(params, rank_methods(metrics_to_summary(table), KEY_FD))
     with atomic_path(params.paths.comparison, directory=True) as out:
         document = write_comparison(params, table, out, replicates=replicates, human=human)
     print(f"compare: {len(table)} runs -> {params.paths.comparison}/ "

@@ -14,28 +14,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gencurate.arrays import check_image_array
 from gencurate.config import Params
 from gencurate.config.embed import ENCODER_ROLES, NORMALISED_ROLES
+from gencurate.data.schema import (
+    ID, META_DIM, META_IMAGES_SHA256, META_INPUT_SIZE, META_N, META_NAME, META_NORMALISED, META_WEIGHTS,
+    check_ids_are_rows,
+)
 from gencurate.encoders.sources import check_weights_reachable
 from gencurate.io import TMP_PREFIX, file_sha256, read_npy, write_json
-from gencurate.stages.common import stage_params
-
-# Keys of the <role>.json written beside each embedding (the evaluate stage checks them).
-META_NAME = "name"
-META_WEIGHTS = "weights"
-META_INPUT_SIZE = "input_size"
-META_DIM = "dim"
-META_N = "n"
-META_IMAGES_SHA256 = "images_sha256"
-META_NORMALISED = "normalised"  # true: L2-normalised rows; false: the encoder's raw pooled features
+from gencurate.stages.params_items import stage_params
 
 
 def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Path, manifest_path: Path) -> None:
-    """Embedding row i must be manifest row i: same count, ids = row numbers."""
+    """Embedding row i must be manifest row i: same count, ids = row numbers; images uint8 (N, H, W, C)."""
+    check_image_array(images, where=str(images_path))
     if len(images) != len(manifest):
         raise ValueError(f"{images_path} has {len(images)} images but {manifest_path} has {len(manifest)} rows; rerun prepare")
-    if not np.array_equal(manifest["id"].to_numpy(), np.arange(len(manifest))):
-        raise ValueError(f"{manifest_path}: ids must equal row numbers; rerun prepare")
+    check_ids_are_rows(manifest[ID].to_numpy(), manifest_path=manifest_path)
 
 
 def embed_role(params: Params, role: str) -> None:
@@ -48,7 +44,7 @@ def embed_role(params: Params, role: str) -> None:
     from gencurate.encoders import load_encoder
 
     images = read_npy(paths.images)
-    check_inputs(images, pd.read_parquet(paths.manifest, columns=["id"]), images_path=paths.images, manifest_path=paths.manifest)
+    check_inputs(images, pd.read_parquet(paths.manifest, columns=[ID]), images_path=paths.images, manifest_path=paths.manifest)
     # Loaded on the CPU; Lightning moves it to the accelerator of each rank.
     enc = load_encoder(cfg.name, weights=cfg.weights, input_size=cfg.input_size, device="cpu")
     # Imported after the encoder loads, so missing weights stop the stage before Lightning's import time.

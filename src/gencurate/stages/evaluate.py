@@ -25,18 +25,17 @@ from gencurate.io import atomic_path, read_ids, read_json, read_npy, write_json
 from gencurate.metrics import keys as K
 from gencurate.metrics.bootstrap import features_to_replicates
 from gencurate.metrics.copies import ClosestPairs, closest_pairs, pairs_to_metric
-from gencurate.metrics.evaluation import (
-    REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_reference_features, check_samples, check_train_rows,
-    reference_rows,
-)
 from gencurate.metrics.fidelity import check_inception_weights, inception_metrics
 from gencurate.metrics.memorisation import memorisation_distances_to_metric, memorisation_threshold, nearest_neighbours
 from gencurate.metrics.pixels import fit_pixel_space, prefixed
 from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
-from gencurate.stages.common import stage_params, study_items
-
-CHECK_IMAGES = 8  # reference images embedded again to prove the stored features match the encoder
+from gencurate.processes import report_progress, run_in_processes
+from gencurate.stages.params_items import stage_params, study_items
+from gencurate.stages.inputs import (
+    CHECK_IMAGES, REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_evaluation_samples, check_reference_features,
+    check_train_rows, reference_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,24 @@ def write_details(
             np.savez(f, **pairs.as_arrays())
 
 
+def evaluate_item_in_worker(slot: int, params: Params, method: str, seed: int) -> None:
+    evaluate_study(params, [(method, seed)])
+    report_progress(slot, 1)
+
+
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
-    evaluate_study(params, list(study_items(params, args)))
+    items = list(study_items(params, args))
+    seeds_by_method: dict[str, list[int]] = {}
+    for method, seed in items:
+        seeds_by_method.setdefault(method, []).append(seed)
+    processes = params.evaluate.concurrent_seeds
+    if processes <= 1 or all(len(seeds) == 1 for seeds in seeds_by_method.values()):
+        evaluate_study(params, items)  # one process: the encoder and reference are loaded once
+        return
+    for method, seeds in seeds_by_method.items():
+        run_in_processes(evaluate_item_in_worker, [(params, method, s) for s in seeds], processes=processes,
+                         totals=[1] * len(seeds), desc=f"evaluate {method} (runs done)")
 
 
 def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
@@ -101,7 +115,7 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
     inputs = {}
     for method, seed in items:
         where = str(paths.samples_file(method, seed))
-        samples = check_samples(read_npy(where), n=cfg.num_samples, image_shape=images.shape[1:], where=where)
+        samples = check_evaluation_samples(read_npy(where), n=cfg.num_samples, image_shape=images.shape[1:], where=where)
         train = check_train_rows(read_ids(paths.selection(method)), reference=all_reference, rows=len(splits),
                                  where=str(paths.selection(method)))
         inputs[method, seed] = samples, np.sort(train)
@@ -113,7 +127,7 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
     )
 
     def embed(x: np.ndarray, progress: bool) -> np.ndarray:
-        return embed_images(enc, np.asarray(x), batch_size=params.embed.batch_size, num_workers=0, progress=progress,
+        return embed_images(enc, np.asarray(x), batch_size=cfg.embed_batch_size, num_workers=0, progress=progress,
                             normalise=False)
 
     reference = np.asarray(features[ref_rows])
@@ -121,7 +135,7 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
     device = resolve_device(cfg.accelerator)
     # One copy threshold for every method: held-out images against the whole train split.
     calibration, _ = nearest_neighbours(np.asarray(features[all_reference]), np.asarray(features[all_train]),
-                                        batch_size=cfg.batch_size, device=device)
+                                        batch_size=cfg.knn_block_size, device=device)
     threshold = memorisation_threshold(calibration, quantile=cfg.memorisation_quantile)
     # The encoder-free control: one pixel space (fitted on the train split) for every method.
     pixels = fit_pixel_space(images, rows=all_train, max_side=cfg.pixel_size,
@@ -130,7 +144,7 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
     suite = dict(
         fd_infinity_sizes=cfg.fd_infinity_sizes, fd_infinity_min_fraction=cfg.fd_infinity_min_fraction,
         kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, prc_k=cfg.prc_k, dc_k=cfg.dc_k,
-        batch_size=cfg.batch_size, seed=cfg.seed, device=device,
+        batch_size=cfg.knn_block_size, seed=cfg.seed, device=device,
     )
     for (method, seed), (samples, train) in inputs.items():
         print(f"evaluate {method} seed {seed}: {len(samples)} samples vs {len(reference)} reference images, "
@@ -140,14 +154,14 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
             fake, reference, progress=True, **suite,
         )
         copies = copies_of_run(fake, reference, features, samples=samples, images=images, train=train,
-                               threshold=threshold, pairs=cfg.memorisation_pairs, batch_size=cfg.batch_size,
+                               threshold=threshold, pairs=cfg.memorisation_pairs, batch_size=cfg.knn_block_size,
                                device=device)
         result.update(copies.metrics)
         boot_seed = [cfg.seed, seed, zlib.crc32(method.encode())]  # distinct draws per run, reproducible
         replicates = features_to_replicates(
             fake, reference, sample_copies=copies.sample_copies, reference_copies=copies.reference_copies,
             prc_k=cfg.prc_k, dc_k=cfg.dc_k, resamples=cfg.bootstrap_resamples, seed=boot_seed,
-            batch_size=cfg.batch_size, device=device,
+            batch_size=cfg.knn_block_size, device=device,
         )
         result.update(prefixed(features_to_metrics(pixels.features(samples), reference_pixels, **suite)))
         if cfg.inception_weights is not None:

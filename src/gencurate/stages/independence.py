@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from gencurate.io import atomic_path, read_json, read_npy, write_json
-from gencurate.metrics.evaluation import TRAIN_SPLIT
-from gencurate.metrics.independence import geometry, images_to_pixels, spaces_to_independence
-from gencurate.stages.common import stage_params
+from gencurate.metrics.independence import geometry, spaces_to_independence
+from gencurate.metrics.pixels import images_to_pixels
+from gencurate.stages.params_items import stage_params
+from gencurate.stages.inputs import TRAIN_SPLIT
 
 PIXELS = "pixels"
 
@@ -35,7 +36,7 @@ def main(args: argparse.Namespace) -> None:
         spaces[name] = np.ascontiguousarray(x[rows], dtype=np.float32)
         geometries[name] = geometry(spaces[name])
     if cfg.pixels:
-        spaces[PIXELS] = images_to_pixels(read_npy(paths.images)[rows], side=cfg.pixel_size)
+        spaces[PIXELS] = images_to_pixels(read_npy(paths.images)[rows], max_side=cfg.pixel_size)
         geometries[PIXELS] = "Euclidean on pixel values in [0, 1]"
     result = spaces_to_independence(spaces, neighbours=cfg.neighbours, typicality_k=params.select.knn_k,
                                     geometries=geometries)

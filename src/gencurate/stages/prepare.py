@@ -7,10 +7,10 @@ from pathlib import Path
 
 from gencurate.data.card import write_dataset_card
 from gencurate.data.pipeline import prepare_dataset, write_table
-from gencurate.data.splits import REFERENCE
+from gencurate.data.schema import REFERENCE, SPLIT
 from gencurate.io import atomic_path
 from gencurate.npyrows import NpyRows
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 
 def main(args: argparse.Namespace) -> None:
@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> None:
     with atomic_path(paths.dataset_card, directory=True) as card_dir:
         write_dataset_card(card_dir, images=NpyRows(paths.images), manifest=result.manifest,
                            rejected=result.rejected, source=result.source, config=config)
-    counts = result.manifest["split"].value_counts().to_dict()
+    counts = result.manifest[SPLIT].value_counts().to_dict()
     print(f"prepare: kept {len(result.manifest)} images ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
           f"removed {len(result.rejected)} -> {paths.prepared}, {paths.dataset_card}")
     check_reference_size(counts.get(REFERENCE, 0), params.evaluate.num_samples)

@@ -14,7 +14,7 @@ import uvicorn
 
 from gencurate.rate.app import check_rater, create_app
 from gencurate.rate.samples import load_study_samples, require_two_methods
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 
 def default_rater() -> str:

@@ -14,7 +14,7 @@ from gencurate.diffusion.grid import images_to_grid
 from gencurate.diffusion.sampling import sample_from_checkpoint
 from gencurate.io import atomic_path, write_npy
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.common import stage_params, study_items
+from gencurate.stages.params_items import stage_params, study_items
 
 
 def sample_item(paths: PathsConfig, config: SampleConfig, method: str, seed: int) -> None:

@@ -17,21 +17,21 @@ import pandas as pd
 from gencurate.config import Params
 from gencurate.config.strict import require
 from gencurate.config.study import split_method
+from gencurate.data.schema import ID, LABEL, LABEL_NAME, SPLIT, TRAIN
 from gencurate.figures import figure_to_png
 from gencurate.io import atomic_path, read_npy, write_ids, write_json
 from gencurate.npyrows import NpyRows
 from gencurate.selection import BUDGET, FULL, TYPICALITY, as_embeddings, knn_search, select, select_balanced
 from gencurate.selection.gallery import GALLERY_DIR, gallery_figure, picks_to_gallery_rows
 from gencurate.selection.kmeans import embeddings_to_clusters
+from gencurate.selection.map import MAP_FILE, embeddings_to_map, selections_to_map_figure
 from gencurate.selection.prefilter import PARTNER, REASON, ROW, SIMILARITY, train_to_pool
 from gencurate.selection.stats import (
-    MAP_FILE, N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups,
-    selections_to_report,
+    N_POOL, REMOVED, REMOVED_FILE, STATS_FILE, TYPICALITY_RADIUS, labels_to_groups, selections_to_stats,
+    typicality_to_outliers,
 )
 from gencurate.selection.typicality import embeddings_to_budget_radius, knn_distances_to_typicality
-from gencurate.stages.common import stage_params
-
-TRAIN_SPLIT = "train"
+from gencurate.stages.params_items import stage_params
 
 
 def load_train(params: Params) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
@@ -39,7 +39,7 @@ def load_train(params: Params) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
     manifest row numbers), checked for alignment."""
     paths = params.paths
     manifest = pd.read_parquet(paths.manifest)
-    missing = {"id", "split"} - set(manifest.columns)
+    missing = {ID, SPLIT} - set(manifest.columns)
     if missing:
         raise ValueError(f"{paths.manifest}: missing column(s) {sorted(missing)}")
     embeddings = read_npy(paths.embedding("selection"))
@@ -48,7 +48,7 @@ def load_train(params: Params) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
             f"{paths.embedding('selection')} has shape {embeddings.shape} but {paths.manifest} has "
             f"{len(manifest)} rows; re-run `gencurate embed --role selection`"
         )
-    rows = np.flatnonzero(manifest["split"].to_numpy() == TRAIN_SPLIT)
+    rows = np.flatnonzero(manifest[SPLIT].to_numpy() == TRAIN)
     if len(rows) < 2:
         raise ValueError(f"{paths.manifest}: {len(rows)} rows with split == 'train'; need at least 2")
     try:
@@ -59,10 +59,10 @@ def load_train(params: Params) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
 
 
 def _labels(train: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
-    labels = train["label"].to_numpy(dtype=np.int64) if "label" in train else None
+    labels = train[LABEL].to_numpy(dtype=np.int64) if LABEL in train else None
     names = None
-    if "label_name" in train:
-        column = train["label_name"].astype(object)
+    if LABEL_NAME in train:
+        column = train[LABEL_NAME].astype(object)
         names = column.where(column.notna(), None).to_numpy(dtype=object)
     return labels, names
 
@@ -177,20 +177,22 @@ def main(args: argparse.Namespace) -> None:
     if cfg.typicality_radius == BUDGET:  # the r typicality used, instead of the median K-NN distance
         extra[TYPICALITY_RADIUS] = embeddings_to_budget_radius(x_pool, cfg.budget, knn_distances=pool_knn,
                                                                seed=cfg.seed)
-    stats, figure = selections_to_report(
+    stats = selections_to_stats(
         x, picks, runtimes, knn_distances=knn_distances, labels=labels, label_names=names, groups=groups,
         group_names=group_names, grouped_by=grouped_by, dataset_extra=extra,
-        seed=cfg.seed, tsne_max=cfg.map_tsne_max,
     )
+    coords, projection = embeddings_to_map(x, seed=cfg.seed, tsne_max=cfg.map_tsne_max)
+    map_figure = selections_to_map_figure(coords, picks, typicality_to_outliers(typicality), seed=cfg.seed,
+                                          projection=projection)
 
-    ids = train["id"].to_numpy(dtype=np.int64)
+    ids = train[ID].to_numpy(dtype=np.int64)
     images = NpyRows(paths.images)
     with atomic_path(paths.selections, directory=True) as tmp:  # whole folder: a dropped method leaves no file
         for method, rows in picks.items():
             write_ids(tmp / paths.selection(method).relative_to(paths.selections), ids[rows])
     with atomic_path(paths.selection_report, directory=True) as tmp:
         write_json(tmp / STATS_FILE, stats)
-        figure_to_png(figure, tmp / MAP_FILE, dpi=100)
+        figure_to_png(map_figure, tmp / MAP_FILE, dpi=100)
         removed_to_ids(removed, ids).to_csv(tmp / REMOVED_FILE, index=False)
         (tmp / GALLERY_DIR).mkdir()
         for method, rows in picks.items():

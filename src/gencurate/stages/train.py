@@ -25,12 +25,10 @@ from gencurate.diffusion.curves import ValidationCurve
 from gencurate.diffusion.datamodule import load_selected_images
 from gencurate.diffusion.training import train_diffusion
 from gencurate.io import file_sha256, read_json, read_npy, write_json
-from gencurate.metrics.evaluation import check_embedding_meta, check_reference_features
 from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.common import stage_params, study_items
-
-CHECK_IMAGES = 8  # validation images embedded again to prove the stored features match the encoder
+from gencurate.stages.params_items import stage_params, study_items
+from gencurate.stages.inputs import CHECK_IMAGES, check_embedding_meta, check_reference_features
 
 
 class CurveInputs(NamedTuple):
@@ -59,8 +57,8 @@ def load_curve_inputs(params: Params) -> CurveInputs:
     )
 
     def embed(images: np.ndarray) -> np.ndarray:
-        return embed_images(enc, np.asarray(images), batch_size=params.embed.batch_size, num_workers=0, progress=False,
-                            normalise=False)
+        return embed_images(enc, np.asarray(images), batch_size=params.evaluate.embed_batch_size, num_workers=0,
+                            progress=False, normalise=False)
 
     validation = np.asarray(features[rows])
     if len(rows):

@@ -15,7 +15,7 @@ from gencurate.config import Params
 from gencurate.config.embed import ENCODER_ROLES
 from gencurate.encoders.identity import IDENTITY_SHA256, IDENTITY_SOURCE, weights_identity
 from gencurate.io import read_json, write_json
-from gencurate.stages.common import stage_params
+from gencurate.stages.params_items import stage_params
 
 
 def write_weights_identity(params: Params, role: str) -> dict:

@@ -1,4 +1,4 @@
-"""What every stage shares: reading params and expanding matrix items."""
+"""What every stage shares: its params (read once) and the (method, seed) items it runs."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Blocked Euclidean k-NN on feature arrays: memory bounded, never a full N x N matrix.
+"""k-NN distances and ball memberships for the metrics: float32 Euclidean, blocked, never an N x N matrix.
 
-Every routine walks (batch_size x batch_size) blocks of the distance matrix, so peak extra
-memory is a few blocks (2048^2 float32 = 16 MiB) whatever N is (50k x 50k would be 10 GB).
-Work happens on squared distances |a|^2 + |b|^2 - 2 a.b (torch.cdist's expansion, float32, one
-BLAS call per block); square roots are taken only of the few values returned. Within one set
-the matrix is symmetric, so only blocks on and above the diagonal are computed and each serves
-both its rows and its columns (half the work of a plain sweep). On a GPU pass `device="cuda"`.
+Convention: every routine computes squared distances |a|^2 + |b|^2 - 2 a.b in float32 (one BLAS
+call per (batch_size x batch_size) block, as torch.cdist expands them) and returns squared
+distances or, for `nearest_distances` / `knn_radii`, their square roots; no neighbour indices
+(`gencurate.metrics.memorisation.nearest_neighbours` adds those). Peak extra memory is a few blocks
+whatever N is. Within one set the matrix is symmetric, so only blocks on and above the diagonal
+are computed, each serving its rows and its columns. On a GPU pass `device="cuda"`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def as_features(
     t = t.to(device=device, dtype=torch.float32)
     # NaN and inf propagate into the sum, so one reduction clears the usual case; only a non-finite
     # sum (possibly a harmless overflow) pays for the element check, by row blocks (torch.isfinite
-    # on the whole array would allocate an abs() copy of it: 256 MB at 50k x 1280).
+    # on the whole array would allocate a full-size copy of it).
     if not bool(torch.isfinite(t.sum())) and not all(
         bool(torch.isfinite(t[i : i + 4096]).all()) for i in range(0, t.shape[0], 4096)
     ):
@@ -51,7 +51,7 @@ def _check_batch_size(batch_size: int) -> None:
 class _Workspace:
     """Flat preallocated buffers of batch_size^2 floats, viewed as contiguous (p, q) blocks.
 
-    Reusing them instead of allocating ~16 MiB per block keeps the allocator from fragmenting
+    Reusing them instead of allocating a new block each time keeps the allocator from fragmenting
     the heap (with small tensors kept between big ones, RSS would creep up with N).
     """
 

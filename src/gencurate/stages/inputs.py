@@ -1,8 +1,9 @@
-"""Inputs of one evaluation: which reference rows, and checks that samples, features and subsets belong together.
+"""Stage inputs checked before any work: reference rows, and whether samples, features and subsets belong together.
 
-The reference features come from the embed stage (`paths.embedding("evaluation")`, rows =
-manifest rows), so only the samples are embedded here, with the same encoder; the checks make
-sure both sides really come from the same encoder and the same kind of image.
+Used by the evaluate and train stages. The reference features come from the embed stage
+(`paths.embedding("evaluation")`, rows = manifest rows), so only samples are embedded by those
+stages, with the same encoder; the checks make sure both sides come from the same encoder and
+the same kind of image, and each error names the DVC stage to rerun.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gencurate.arrays import check_image_array
 from gencurate.io import file_sha256
 
 REFERENCE_SPLIT = "reference"
@@ -21,6 +23,7 @@ EMBED_AGAIN = "rerun the embed stage (dvc repro embed@evaluation, or gencurate e
 # Re-embedded reference images must match the stored features to this cosine similarity
 # (loose enough for CPU vs GPU/bf16 runs, far above what a different network or weights give).
 MIN_REFERENCE_COSINE = 0.99
+CHECK_IMAGES = 8  # stored images embedded again to prove the stored features match the encoder
 
 
 def reference_rows(splits: np.ndarray, *, n: int, seed: int) -> np.ndarray:
@@ -72,10 +75,9 @@ def check_reference_features(stored: np.ndarray, recomputed: np.ndarray) -> None
         )
 
 
-def check_samples(samples: np.ndarray, *, n: int, image_shape: tuple[int, ...], where: str) -> np.ndarray:
-    """uint8 (>= n, H, W, C) samples -> the first n; shape must match the prepared images (H, W, C)."""
-    if samples.dtype != np.uint8 or samples.ndim != 4:
-        raise ValueError(f"{where}: expected uint8 samples (N, H, W, C), got {samples.dtype} {samples.shape}")
+def check_evaluation_samples(samples: np.ndarray, *, n: int, image_shape: tuple[int, ...], where: str) -> np.ndarray:
+    """uint8 [>= n x H x W x C] samples -> the first n; (H, W, C) must match the prepared images."""
+    check_image_array(samples, where=where)
     if tuple(samples.shape[1:]) != tuple(image_shape):
         raise ValueError(f"{where}: samples are {samples.shape[1:]} but the prepared images are {tuple(image_shape)}")
     if len(samples) < n:
