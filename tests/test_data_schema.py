@@ -20,3 +20,11 @@ def test_schema_names_are_the_ones_splits_and_the_manifest_use():
     assert splits.SPLITS is schema.SPLITS == ("train", "reference", "validation")
     assert schema.MANIFEST_COLUMNS[0] == schema.ID == "id" and schema.SPLIT in schema.MANIFEST_COLUMNS
     assert len(set(schema.MANIFEST_COLUMNS)) == len(schema.MANIFEST_COLUMNS)
+
+
+def test_arrays_must_have_one_row_per_manifest_row():
+    from gencurate.data.schema import check_one_row_per_manifest_row
+
+    check_one_row_per_manifest_row(5, manifest_rows=5, what="e.npy", manifest_path="m.parquet")
+    with pytest.raises(ValueError, match=r"^e\.npy has 4 rows but m\.parquet has 5; rerun the stages after prepare$"):
+        check_one_row_per_manifest_row(4, manifest_rows=5, what="e.npy", manifest_path="m.parquet")

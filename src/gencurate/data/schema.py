@@ -38,6 +38,12 @@ META_IMAGES_SHA256 = "images_sha256"
 META_NORMALISED = "normalised"  # true: L2-normalised rows; false: the encoder's raw pooled features
 
 
+def check_one_row_per_manifest_row(rows: int, *, manifest_rows: int, what: str, manifest_path: str | Path) -> None:
+    """An array derived from the prepared images (images, an embedding) must have the manifest's row count."""
+    if rows != manifest_rows:
+        raise ValueError(f"{what} has {rows} rows but {manifest_path} has {manifest_rows}; rerun the stages after prepare")
+
+
 def check_ids_are_rows(ids: np.ndarray, *, manifest_path: str | Path) -> None:
     """(N,) manifest ids must be 0..N-1, so that id i is row i of the images and embeddings."""
     if not np.array_equal(np.asarray(ids), np.arange(len(ids))):

@@ -21,6 +21,7 @@ import pandas as pd
 
 from gencurate.config import Params
 from gencurate.config.paths import BOOTSTRAP_FILE, PAIRS_FILE
+from gencurate.data.schema import ID, REFERENCE, SPLIT, TRAIN, check_ids_are_rows, check_one_row_per_manifest_row
 from gencurate.io import atomic_path, read_ids, read_json, read_npy, write_json
 from gencurate.metrics import keys as K
 from gencurate.metrics.bootstrap import features_to_replicates
@@ -33,7 +34,7 @@ from gencurate.runtime import resolve_device, seed_everything
 from gencurate.processes import report_progress, run_in_processes
 from gencurate.stages.params_items import stage_params, study_items
 from gencurate.stages.inputs import (
-    CHECK_IMAGES, REFERENCE_SPLIT, TRAIN_SPLIT, check_embedding_meta, check_evaluation_samples, check_reference_features,
+    CHECK_IMAGES, check_embedding_meta, check_evaluation_samples, check_reference_features,
     check_train_rows, reference_rows,
 )
 
@@ -103,15 +104,15 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
         check_inception_weights(cfg.inception_weights)
     seed_everything(cfg.seed)
     images = read_npy(paths.images)
-    splits = pd.read_parquet(paths.manifest, columns=["id", "split"])
-    if not np.array_equal(splits["id"].to_numpy(), np.arange(len(splits))):
-        raise ValueError(f"{paths.manifest}: ids must equal row numbers; rerun prepare")
+    manifest = pd.read_parquet(paths.manifest, columns=[ID, SPLIT])
+    check_ids_are_rows(manifest[ID].to_numpy(), manifest_path=paths.manifest)
     features = read_npy(paths.embedding("evaluation"))
-    if len(features) != len(splits) or len(images) != len(splits):
-        raise ValueError(f"{paths.embedding('evaluation')} and {paths.images} must have one row per manifest row")
-    ref_rows = reference_rows(splits["split"].to_numpy(), n=cfg.num_samples, seed=cfg.seed)
-    all_reference = np.flatnonzero(splits["split"].to_numpy() == REFERENCE_SPLIT)
-    all_train = np.flatnonzero(splits["split"].to_numpy() == TRAIN_SPLIT)
+    for what, array in ((paths.embedding("evaluation"), features), (paths.images, images)):
+        check_one_row_per_manifest_row(len(array), manifest_rows=len(manifest), what=str(what), manifest_path=paths.manifest)
+    splits = manifest[SPLIT].to_numpy()
+    ref_rows = reference_rows(splits, n=cfg.num_samples, seed=cfg.seed)
+    all_reference = np.flatnonzero(splits == REFERENCE)
+    all_train = np.flatnonzero(splits == TRAIN)
     inputs = {}
     for method, seed in items:
         where = str(paths.samples_file(method, seed))

@@ -12,11 +12,11 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from gencurate.data.schema import SPLIT, TRAIN, check_one_row_per_manifest_row
 from gencurate.io import atomic_path, read_json, read_npy, write_json
 from gencurate.metrics.independence import geometry, spaces_to_independence
 from gencurate.metrics.pixels import images_to_pixels
 from gencurate.stages.params_items import stage_params
-from gencurate.stages.inputs import TRAIN_SPLIT
 
 PIXELS = "pixels"
 
@@ -24,14 +24,13 @@ PIXELS = "pixels"
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
     paths, cfg = params.paths, params.independence
-    splits = pd.read_parquet(paths.manifest, columns=["split"])["split"].to_numpy()
-    rows = np.flatnonzero(splits == TRAIN_SPLIT)
+    splits = pd.read_parquet(paths.manifest, columns=[SPLIT])[SPLIT].to_numpy()
+    rows = np.flatnonzero(splits == TRAIN)
     spaces, geometries = {}, {}
     for role in ("selection", "evaluation"):
         x = read_npy(paths.embedding(role))
-        if len(x) != len(splits):
-            raise ValueError(f"{paths.embedding(role)} has {len(x)} rows but {paths.manifest} {len(splits)}; "
-                             "rerun embed")
+        check_one_row_per_manifest_row(len(x), manifest_rows=len(splits), what=str(paths.embedding(role)),
+                                       manifest_path=paths.manifest)
         name = f"{role} ({read_json(paths.embedding_meta(role))['name']})"
         spaces[name] = np.ascontiguousarray(x[rows], dtype=np.float32)
         geometries[name] = geometry(spaces[name])

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from gencurate.arrays import check_image_array
+from gencurate.data.schema import REFERENCE
 from gencurate.io import file_sha256
 
-REFERENCE_SPLIT = "reference"
-TRAIN_SPLIT = "train"          # what selection picks from; the memorisation threshold is calibrated against all of it
 EMBED_AGAIN = "rerun the embed stage (dvc repro embed@evaluation, or gencurate embed --role evaluation)"
 # Re-embedded reference images must match the stored features to this cosine similarity
 # (loose enough for CPU vs GPU/bf16 runs, far above what a different network or weights give).
@@ -28,7 +27,7 @@ CHECK_IMAGES = 8  # stored images embedded again to prove the stored features ma
 
 def reference_rows(splits: np.ndarray, *, n: int, seed: int) -> np.ndarray:
     """(N,) split names of the manifest -> (n,) sorted int64 rows, a seeded choice among split == 'reference'."""
-    candidates = np.flatnonzero(np.asarray(splits) == REFERENCE_SPLIT)
+    candidates = np.flatnonzero(np.asarray(splits) == REFERENCE)
     if len(candidates) < n:
         raise ValueError(
             f"the manifest has {len(candidates)} reference images but evaluate.num_samples is {n}: "

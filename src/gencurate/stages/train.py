@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gencurate.config import Params
-from gencurate.data.splits import VALIDATION
+from gencurate.data.schema import SPLIT, VALIDATION, check_one_row_per_manifest_row
 from gencurate.diffusion.callbacks import StepReporter
 from gencurate.diffusion.checkpoint import KEY_STEP, save_checkpoint
 from gencurate.diffusion.curves import ValidationCurve
@@ -45,11 +45,11 @@ def load_curve_inputs(params: Params) -> CurveInputs:
     from gencurate.encoders import embed_images, load_encoder
 
     paths, enc_cfg = params.paths, params.encoders.evaluation
-    splits = pd.read_parquet(paths.manifest, columns=["id", "split"])["split"].to_numpy()
+    splits = pd.read_parquet(paths.manifest, columns=[SPLIT])[SPLIT].to_numpy()
     rows = np.flatnonzero(splits == VALIDATION)
     features = read_npy(paths.embedding("evaluation"))
-    if len(features) != len(splits):
-        raise ValueError(f"{paths.embedding('evaluation')} must have one row per manifest row; rerun embed")
+    check_one_row_per_manifest_row(len(features), manifest_rows=len(splits), what=str(paths.embedding("evaluation")),
+                                   manifest_path=paths.manifest)
     enc = load_encoder(enc_cfg.name, weights=enc_cfg.weights, input_size=enc_cfg.input_size, device=params.evaluate.accelerator)
     check_embedding_meta(
         read_json(paths.embedding_meta("evaluation")), name=enc.name, weights={enc_cfg.weights, enc.weights},
