@@ -102,6 +102,21 @@ def test_colour_variants_count_as_copies_when_colour_is_ignored(planted, tmp_pat
     assert "colour_b" in removed and "colour_a" not in removed
 
 
+@pytest.mark.xfail(strict=True, reason="known limit: crops of 2-3 % per side are missed at the defaults "
+                   "(benchmarks/results/dedup_crop.json); strict, so a detector that catches them fails this marker")
+def test_small_crop_removed_at_defaults(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    image = picture(4)
+    w, h = image.size
+    (root / "crop_a.png").write_bytes(png(image))
+    (root / "crop_b.png").write_bytes(png(image.crop((round(0.03 * w), round(0.02 * h), w - round(0.03 * w),
+                                                      h - round(0.03 * h)))))
+    config = PrepareConfig(source=str(root), image_size=32, channels=3, use_source_split=False, workers=1)
+    result = prepare_dataset(config, images_path=tmp_path / "images.npy", demo_path=tmp_path / "none.npz")
+    assert [Path(s).stem for s in result.rejected["source"]] == ["crop_b"]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
