@@ -37,7 +37,6 @@ import yaml
 from gencurate.config import params_from_mapping, to_mapping
 from gencurate.diffusion.unet import build_unet
 from gencurate.diffusion.gaussian import GaussianDiffusion
-from provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,6 +156,8 @@ def main() -> None:
     params = preset_params()
     batch = params.train.batch_size
     load_before = os.getloadavg()
+    from provenance import provenance  # benchmarks/ is on sys.path when this runs as a script
+
     machine = provenance()
     with torch.device("meta"):
         ours = count(build_unet(to_mapping(params.train.unet), IMAGE_SHAPE))

@@ -35,3 +35,42 @@ def test_a_failing_job_raises_in_the_parent():
 
 def test_report_progress_outside_a_worker_is_a_no_op():
     report_progress(0, 5)
+
+
+def sleep_and_report_pid(slot: int, seconds: float, pid_file: str) -> None:
+    import os
+    import time
+    from pathlib import Path
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def run_jobs_then_get_killed(pid_file: str) -> None:
+    run_in_processes(sleep_and_report_pid, [(60.0, pid_file)], processes=1, totals=[1], desc="test")
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """A stage killed mid-run (SIGKILL, no cleanup) leaves no worker training on as an orphan."""
+    import multiprocessing
+    import os
+    import time
+
+    pid_file = tmp_path / "worker.pid"
+    parent = multiprocessing.get_context("spawn").Process(target=run_jobs_then_get_killed, args=(str(pid_file),))
+    parent.start()
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker = int(pid_file.read_text())
+    parent.kill()
+    parent.join()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, 9)
+    raise AssertionError("the worker outlived its killed parent")

@@ -9,6 +9,8 @@ one-thread processes train two models faster than one two-thread process trains 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
@@ -18,6 +20,7 @@ from tqdm.auto import tqdm
 from gencurate.runtime import cpu_count, quiet_lightning
 
 POLL_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 _progress: Any = None  # the shared step counters, set in each worker process
 
@@ -27,8 +30,22 @@ def threads_per_process(processes: int) -> int:
     return max(1, cpu_count() // processes)
 
 
-def _initialise_worker(progress: Any, threads: int) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to end this worker when its parent dies (killed stage, Ctrl-C elsewhere), so no
+    orphan keeps training and writing into the outputs of a run that was stopped."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still ends idle workers
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _initialise_worker(progress: Any, threads: int, parent_pid: int) -> None:
     global _progress
+    _die_with_parent(parent_pid)
     _progress = progress
     import torch
 
@@ -55,7 +72,7 @@ def run_in_processes(
     progress = context.Array("q", len(jobs), lock=False)
     with (
         ProcessPoolExecutor(min(processes, len(jobs)), mp_context=context, initializer=_initialise_worker,
-                            initargs=(progress, threads_per_process(processes))) as pool,
+                            initargs=(progress, threads_per_process(processes), os.getpid())) as pool,
         tqdm(total=int(sum(totals)), desc=desc, unit="step") as bar,
     ):
         futures = [pool.submit(job, slot, *args) for slot, args in enumerate(jobs)]

@@ -28,7 +28,7 @@ class EvaluateConfig:
     embed_batch_size: int = 128             # samples per encoder batch (features do not depend on it)
     accelerator: str = "auto"
     seed: int = 0
-    concurrent_seeds: int = 2               # seeds of one method evaluated at once, one process each
+    concurrent_seeds: int = 1               # seeds of one method evaluated at once, one process each
 
     def __post_init__(self) -> None:
         require(self.concurrent_seeds >= 1, "evaluate.concurrent_seeds", "must be >= 1")
