@@ -143,6 +143,7 @@ def _run_stage(root: Path, workdir: Path, **prepare) -> dict[str, bytes]:
                              near_duplicate_distance=6, reference_fraction=0.25, workers=1, **prepare)
     params["evaluate"].update(num_samples=4, kid_subset_size=2, prc_k=3, dc_k=3, isc_splits=2,
                               fd_infinity_min_fraction=0.5)  # the tiny folder's reference split must hold them
+    params["train"]["unet"]["attention_resolutions"] = [SIZE // 2]  # a side the UNet reaches at SIZE
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     cwd = os.getcwd()
