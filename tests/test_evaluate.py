@@ -220,22 +220,3 @@ def test_evaluate_then_independence_then_compare_report_copies_and_a_verdict(pro
     same = independence["pairs"][0]
     assert same["space_a"].startswith("selection") and same["knn_overlap_mean"] > 0.5
 
-
-@pytest.mark.multiprocess
-def test_concurrent_seeds_evaluate_what_one_process_evaluates(template, tmp_path, monkeypatch, torch_one_thread):
-    """`evaluate.concurrent_seeds: 2` (worker processes, one thread each) writes the metrics that
-    evaluating both seeds in this one-thread process writes."""
-    results = {}
-    for processes in (2, 1):
-        root = tmp_path / f"p{processes}"
-        shutil.copytree(template, root)
-        monkeypatch.chdir(root)
-        edit_params(lambda p: (p["study"].update(seeds=[0, 1]), p["evaluate"].update(concurrent_seeds=processes)))
-        paths = load_params().paths
-        samples = np.load(paths.images)[40:70]  # other images than seed 0's
-        write_npy(paths.samples_file("random", 1), samples)
-        write_grid(paths.grid_file("random", 1), samples)
-        assert cli(["evaluate", "--method", "random"]) == 0
-        results[processes] = [json.loads(paths.metrics_file("random", s).read_text()) for s in (0, 1)]
-    assert results[2] == results[1]
-    assert results[2][0][K.KEY_FD] != results[2][1][K.KEY_FD]  # two different runs

@@ -33,10 +33,6 @@ def test_a_failing_job_raises_in_the_parent():
         run_in_processes(fail_on_two, [(1,), (2,)], processes=2, totals=[1, 1], desc="test")
 
 
-def test_report_progress_outside_a_worker_is_a_no_op():
-    report_progress(0, 5)
-
-
 def sleep_and_report_pid(slot: int, seconds: float, pid_file: str) -> None:
     import os
     import time

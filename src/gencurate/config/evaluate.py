@@ -28,10 +28,8 @@ class EvaluateConfig:
     embed_batch_size: int = 128             # samples per encoder batch (features do not depend on it)
     accelerator: str = "auto"
     seed: int = 0
-    concurrent_seeds: int = 1               # seeds of one method evaluated at once, one process each
 
     def __post_init__(self) -> None:
-        require(self.concurrent_seeds >= 1, "evaluate.concurrent_seeds", "must be >= 1")
         require(self.num_samples >= 2, "evaluate.num_samples", "must be >= 2")
         require(self.kid_subsets >= 1, "evaluate.kid_subsets", "must be >= 1")
         require(2 <= self.kid_subset_size <= self.num_samples, "evaluate.kid_subset_size", "must be in [2, evaluate.num_samples]")

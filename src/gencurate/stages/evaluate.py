@@ -31,7 +31,6 @@ from gencurate.metrics.memorisation import memorisation_distances_to_metric, mem
 from gencurate.metrics.pixels import fit_pixel_space, prefixed
 from gencurate.metrics.suite import features_to_metrics
 from gencurate.runtime import resolve_device, seed_everything
-from gencurate.processes import report_progress, run_in_processes
 from gencurate.stages.params_items import stage_params, study_items
 from gencurate.stages.inputs import (
     CHECK_IMAGES, check_embedding_meta, check_evaluation_samples, check_reference_features,
@@ -74,24 +73,9 @@ def write_details(
             np.savez(f, **pairs.as_arrays())
 
 
-def evaluate_item_in_worker(slot: int, params: Params, method: str, seed: int) -> None:
-    evaluate_study(params, [(method, seed)])
-    report_progress(slot, 1)
-
-
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
-    items = list(study_items(params, args))
-    seeds_by_method: dict[str, list[int]] = {}
-    for method, seed in items:
-        seeds_by_method.setdefault(method, []).append(seed)
-    processes = params.evaluate.concurrent_seeds
-    if processes <= 1 or all(len(seeds) == 1 for seeds in seeds_by_method.values()):
-        evaluate_study(params, items)  # one process: the encoder and reference are loaded once
-        return
-    for method, seeds in seeds_by_method.items():
-        run_in_processes(evaluate_item_in_worker, [(params, method, s) for s in seeds], processes=processes,
-                         totals=[1] * len(seeds), desc=f"evaluate {method} (runs done)")
+    evaluate_study(params, list(study_items(params, args)))
 
 
 def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:

@@ -23,3 +23,11 @@ def study_items(params: Params, args: argparse.Namespace) -> Iterator[tuple[str,
     for m in params.study.methods if method is None else (method,):
         for s in params.study.seeds if seed is None else (seed,):
             yield m, s
+
+
+def seeds_by_method(params: Params, args: argparse.Namespace) -> dict[str, list[int]]:
+    """The items of `study_items` grouped by method, in study order: {method: [seed, ...]}."""
+    groups: dict[str, list[int]] = {}
+    for method, seed in study_items(params, args):
+        groups.setdefault(method, []).append(seed)
+    return groups

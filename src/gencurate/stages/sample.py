@@ -14,7 +14,7 @@ from gencurate.diffusion.grid import images_to_grid
 from gencurate.diffusion.sampling import sample_from_checkpoint
 from gencurate.io import atomic_path, write_npy
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.params_items import stage_params, study_items
+from gencurate.stages.params_items import seeds_by_method, stage_params
 
 
 def sample_item(paths: PathsConfig, config: SampleConfig, method: str, seed: int) -> None:
@@ -33,6 +33,7 @@ def sample_item(paths: PathsConfig, config: SampleConfig, method: str, seed: int
     write_npy(paths.samples_file(method, seed), images)
     with atomic_path(paths.grid_file(method, seed)) as tmp:
         images_to_grid(images).save(tmp, format="PNG")
+    print(f"sample {method} seed {seed}: {len(images)} images -> {paths.samples_file(method, seed)}", flush=True)
 
 
 def sample_item_in_worker(slot: int, paths: PathsConfig, config: SampleConfig, method: str, seed: int) -> None:
@@ -42,10 +43,7 @@ def sample_item_in_worker(slot: int, paths: PathsConfig, config: SampleConfig, m
 
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
-    seeds_by_method: dict[str, list[int]] = {}
-    for method, seed in study_items(params, args):
-        seeds_by_method.setdefault(method, []).append(seed)
-    for method, seeds in seeds_by_method.items():
+    for method, seeds in seeds_by_method(params, args).items():
         processes = min(params.sample.concurrent_seeds, len(seeds))
         if processes <= 1:
             for seed in seeds:
@@ -53,5 +51,3 @@ def main(args: argparse.Namespace) -> None:
             continue
         run_in_processes(sample_item_in_worker, [(params.paths, params.sample, method, s) for s in seeds],
                          processes=processes, totals=[1] * len(seeds), desc=f"sample {method} (runs done)")
-        for seed in seeds:
-            print(f"sample {method} seed {seed}: wrote {params.paths.samples_file(method, seed)}", flush=True)

@@ -10,7 +10,7 @@ method train `train.concurrent_seeds` at a time, each in its own process on its 
 from __future__ import annotations
 
 import argparse
-from functools import partial
+from functools import cache, partial
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -27,7 +27,7 @@ from gencurate.diffusion.training import train_diffusion
 from gencurate.io import file_sha256, read_json, read_npy, write_json
 from gencurate.metrics.keys import KEY_TRAIN_STEPS
 from gencurate.processes import report_progress, run_in_processes
-from gencurate.stages.params_items import stage_params, study_items
+from gencurate.stages.params_items import seeds_by_method, stage_params
 from gencurate.stages.inputs import CHECK_IMAGES, check_embedding_meta, check_reference_features
 
 
@@ -78,8 +78,8 @@ def validation_curve(params: Params, inputs: CurveInputs) -> ValidationCurve:
 
 def train_item(
     params: Params, method: str, seed: int, curve_inputs: CurveInputs | None, *, reporter: StepReporter | None = None
-) -> int:
-    """Train one (method, seed) run, write its model.ckpt and summary; return its steps."""
+) -> None:
+    """Train one (method, seed) run, write its model.ckpt and summary."""
     paths, config = params.paths, params.train.for_method(method)
     selection = paths.selection(method)
     result = train_diffusion(
@@ -93,21 +93,20 @@ def train_item(
         callbacks=() if reporter is None else (reporter,),
         progress=reporter is None,
     )
-    steps = int(result.module.ema_steps)
     if result.is_global_zero:
         checkpoint = result.checkpoint()
         save_checkpoint(paths.checkpoint(method, seed), checkpoint)
         write_json(paths.train_summary(method, seed), {KEY_TRAIN_STEPS: int(checkpoint[KEY_STEP])})
-    return steps
+        print(f"train {method} seed {seed}: {checkpoint[KEY_STEP]} steps -> {paths.checkpoint(method, seed)}", flush=True)
 
 
 def curve_inputs_for(params: Params) -> CurveInputs | None:
     return load_curve_inputs(params) if params.train.eval_every_n_steps else None
 
 
-def train_item_in_worker(slot: int, params: Params, method: str, seed: int) -> int:
+def train_item_in_worker(slot: int, params: Params, method: str, seed: int) -> None:
     """One run inside a `run_in_processes` worker: its own encoder for the curves, progress to the parent."""
-    return train_item(params, method, seed, curve_inputs_for(params), reporter=StepReporter(partial(report_progress, slot)))
+    train_item(params, method, seed, curve_inputs_for(params), reporter=StepReporter(partial(report_progress, slot)))
 
 
 def train_method(params: Params, method: str, seeds: Sequence[int], curve_inputs: Callable[[], CurveInputs | None]) -> None:
@@ -121,22 +120,10 @@ def train_method(params: Params, method: str, seeds: Sequence[int], curve_inputs
     steps = params.train.steps_for(method)
     run_in_processes(train_item_in_worker, [(params, method, s) for s in seeds], processes=processes,
                      totals=[steps] * len(seeds), desc=f"train {method} (seeds {', '.join(map(str, seeds))})")
-    for seed in seeds:
-        print(f"train {method} seed {seed}: wrote {params.paths.checkpoint(method, seed)}", flush=True)
 
 
 def main(args: argparse.Namespace) -> None:
     params = stage_params(args)
-    seeds_by_method: dict[str, list[int]] = {}
-    for method, seed in study_items(params, args):
-        seeds_by_method.setdefault(method, []).append(seed)
-    loaded: list[CurveInputs | None] = []
-
-    def curve_inputs() -> CurveInputs | None:
-        """The evaluation encoder, loaded once for the runs of this process."""
-        if not loaded:
-            loaded.append(curve_inputs_for(params))
-        return loaded[0]
-
-    for method, seeds in seeds_by_method.items():
+    curve_inputs = cache(partial(curve_inputs_for, params))  # the evaluation encoder, loaded once per process
+    for method, seeds in seeds_by_method(params, args).items():
         train_method(params, method, seeds, curve_inputs)
