@@ -9,11 +9,17 @@ from gencurate.data.cleaning import (
     DUPLICATE,
     LEAK,
     NEAR_DUPLICATE,
+    candidate_pairs,
+    crop_boxes,
     find_duplicates,
     first_occurrences,
     images_to_lab_thumbnails,
     match_detail,
+    near_duplicate_pairs,
     near_duplicate_removals,
+    pair_aligned_thumbnail_distances,
+    pair_thumbnail_distances,
+    pixels_to_centre_phash,
     pixels_to_digest,
     pixels_to_phash,
     thumbnail_distances,
@@ -38,7 +44,7 @@ def duplicates(digests: list[bytes | None], phashes: np.ndarray, *, max_distance
     rows = np.array([[ord(d or b"\0")] for d in digests], dtype=np.uint8)
     images = np.zeros((len(digests), 4, 4, 1), np.uint8)
     return find_duplicates(rows, valid, phashes, images, max_distance=max_distance, max_pixel_distance=-1,
-                           colour=True, **kwargs)
+                           colour=True, centre_phashes=None, max_crop_pixel_distance=0, **kwargs)
 
 
 def test_exact_duplicates_keep_the_first_occurrence():
@@ -144,3 +150,58 @@ def test_pixel_digest_and_phash():
     near = np.unpackbits(np.frombuffer(pixels_to_phash(a), np.uint8) ^ np.frombuffer(pixels_to_phash(np.minimum(a, 254) + 1), np.uint8))
     far = np.unpackbits(np.frombuffer(pixels_to_phash(a), np.uint8) ^ np.frombuffer(pixels_to_phash(a[::-1].copy()), np.uint8))
     assert near.sum() <= 2 < 12 < far.sum()
+
+
+def test_centre_codes_add_candidate_pairs_at_their_smallest_distance():
+    plain = codes((), tuple(range(20)), tuple(range(40, 60)))
+    centre = codes(tuple(range(2)), (0, 1, 2), tuple(range(40, 63)))
+    assert [x.tolist() for x in candidate_pairs(plain, None, radius=3)] == [[], [], []]
+    # row 1's plain code is 20 bits from row 0's, but row 1's centre code is 1 bit from row 0's centre
+    # code and 3 from its plain code: one pair at distance 1; row 2 is far from both
+    i, j, d = candidate_pairs(plain, centre, radius=3)
+    assert (i.tolist(), j.tolist(), d.tolist()) == ([0], [1], [1])
+
+
+def test_crop_boxes_start_with_the_whole_image():
+    boxes = crop_boxes((0.0, 0.02, 0.04))
+    assert len(boxes) == 81 and boxes[0] == (0.0, 0.0, 0.0, 0.0) and (0.04, 0.0, 0.02, 0.04) in boxes
+
+
+def cropped_copy(pixels: np.ndarray, left: int, top: int, right: int, bottom: int) -> np.ndarray:
+    """(H, W, 3) uint8 cut by the given pixels per side and resized back to (H, W)."""
+    from PIL import Image
+    h, w = pixels.shape[:2]
+    return np.asarray(Image.fromarray(pixels).crop((left, top, w - right, h - bottom)).resize((w, h), Image.Resampling.BOX))
+
+
+def test_aligned_thumbnails_line_up_a_crop_that_the_plain_check_misses():
+    image = np.full((64, 64, 3), 250, np.uint8)
+    image[10:40, 12:34] = (200, 30, 30)
+    image[30:56, 36:60] = (30, 60, 200)
+    crop = cropped_copy(image, 2, 1, 2, 2)  # 3 %, 2 %, 3 %, 3 % of the side
+    other = np.roll(image, 14, axis=1)
+    images = np.stack([image, crop, other])
+    i, j = np.array([0, 0, 0]), np.array([1, 2, 0])
+    plain = pair_thumbnail_distances(images, i, j, colour=True)
+    aligned = pair_aligned_thumbnail_distances(images, i, j, colour=True, chunk=2)  # chunks: same answer
+    assert aligned[2] == plain[2] == 0
+    assert aligned[0] < plain[0] / 2 and aligned[0] <= 16 < plain[0]
+    assert aligned[1] > 30  # alignment by a few per cent does not undo a shift of a fifth of the image
+    assert np.all(aligned <= plain)
+
+
+def test_crop_check_finds_the_crop_and_keeps_distinct_pictures():
+    rng = np.random.default_rng(3)
+    image = np.full((64, 64, 3), 250, np.uint8)
+    image[10:40, 12:34] = (200, 30, 30)
+    image[30:56, 36:60] = (30, 60, 200)
+    distinct = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    images = np.stack([image, distinct[0], cropped_copy(image, 2, 1, 2, 2), distinct[1]])
+    plain = np.stack([np.frombuffer(pixels_to_phash(x), np.uint8) for x in images])
+    centre = np.stack([np.frombuffer(pixels_to_centre_phash(x), np.uint8) for x in images])
+    rows = np.arange(4)
+    kwargs = dict(max_distance=6, max_pixel_distance=8, colour=True, max_crop_pixel_distance=16)
+    off = near_duplicate_pairs(plain, images, rows, centre_phashes=None, **kwargs)
+    on = near_duplicate_pairs(plain, images, rows, centre_phashes=centre, **kwargs)
+    assert off[0].tolist() == []
+    assert (on[0].tolist(), on[1].tolist()) == ([2], [0])

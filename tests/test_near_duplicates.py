@@ -102,9 +102,8 @@ def test_colour_variants_count_as_copies_when_colour_is_ignored(planted, tmp_pat
     assert "colour_b" in removed and "colour_a" not in removed
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: crops of 2-3 % per side are missed at the defaults "
-                   "(benchmarks/results/dedup_crop.json); strict, so a detector that catches them fails this marker")
-def test_small_crop_removed_at_defaults(tmp_path):
+@pytest.mark.parametrize("size", [32, 64])
+def test_small_crop_removed_at_defaults(tmp_path, size):
     root = tmp_path / "images"
     root.mkdir()
     image = picture(4)
@@ -112,7 +111,7 @@ def test_small_crop_removed_at_defaults(tmp_path):
     (root / "crop_a.png").write_bytes(png(image))
     (root / "crop_b.png").write_bytes(png(image.crop((round(0.03 * w), round(0.02 * h), w - round(0.03 * w),
                                                       h - round(0.03 * h)))))
-    config = PrepareConfig(source=str(root), image_size=32, channels=3, use_source_split=False, workers=1)
+    config = PrepareConfig(source=str(root), image_size=size, channels=3, use_source_split=False, workers=1)
     result = prepare_dataset(config, images_path=tmp_path / "images.npy", demo_path=tmp_path / "none.npz")
     assert [Path(s).stem for s in result.rejected["source"]] == ["crop_b"]
 
@@ -124,6 +123,8 @@ def test_small_crop_removed_at_defaults(tmp_path):
         ("near_duplicate_pixel_distance", "far", "prepare.near_duplicate_pixel_distance: expected a number"),
         ("near_duplicate_colour", "yes", "prepare.near_duplicate_colour: expected true or false"),
         ("near_duplicate_distance", 40, "prepare.near_duplicate_distance: must be in [-1, 32]"),
+        ("near_duplicate_crop", "yes", "prepare.near_duplicate_crop: 'yes' is not one of 'colour', 'all', 'none'"),
+        ("near_duplicate_crop_pixel_distance", -1, "prepare.near_duplicate_crop_pixel_distance: must be >= 0"),
     ],
 )
 def test_dedup_params_rejected_with_the_key(default_params_dict, key, value, message):
@@ -131,3 +132,9 @@ def test_dedup_params_rejected_with_the_key(default_params_dict, key, value, mes
     with pytest.raises(ParamsError) as err:
         params_from_mapping(default_params_dict)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("setting", "channels", "on"), [("colour", 3, True), ("colour", 1, False), ("all", 1, True),
+                                                         ("none", 3, False)])
+def test_crop_check_follows_the_output_channels(setting, channels, on):
+    assert PrepareConfig(near_duplicate_crop=setting, channels=channels).crop_check is on

@@ -21,7 +21,7 @@ from gencurate.data.balance import (
     counts_to_imbalance,
     counts_to_shares,
 )
-from gencurate.data.cleaning import REASONS, THUMBNAIL_GRID
+from gencurate.data.cleaning import CROP_ALIGN_MARGINS, REASONS, THUMBNAIL_GRID
 from gencurate.data.pipeline import source_splits
 from gencurate.data.sources import Source
 from gencurate.data.schema import HEIGHT, ID, LABEL, LABEL_NAME, MODE, SPLIT, SPLITS, TRAIN, WIDTH
@@ -195,6 +195,9 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
         what = "CIELAB colour" if config.near_duplicate_colour else "CIELAB lightness (colour variants count as copies)"
         near += (f" and {what} of every cell of a thumbnail of {THUMBNAIL_GRID}x{THUMBNAIL_GRID} cells within {config.near_duplicate_pixel_distance:g} "
                  "(after removing the mean brightness difference)")
+    if config.near_duplicate_distance >= 0 and config.crop_check:
+        near += (f"; crops of up to {max(CROP_ALIGN_MARGINS):.0%} per side are searched too (a hash of each image's "
+                 f"centre region, and thumbnails over small crop alignments within {config.near_duplicate_crop_pixel_distance:g})")
     removal += f"\n\nExact duplicates compare decoded pixels; {near}; the first occurrence is kept. " \
                "`leak` = a copy of an image kept in another split.\n"
     for reason in REASONS:

@@ -5,13 +5,16 @@ re-encode of it are duplicates). Near-duplicates compare 64-bit perceptual hashe
 (`pixels_to_phash`) by Hamming distance (`gencurate.data.hamming`, exact and sub-quadratic),
 then check each such pair on small CIELAB thumbnails of the prepared pixels: 64 bits cannot
 tell every pair of distinct simple pictures apart, and a luminance hash cannot tell a red icon
-from the same icon in green. Candidates are visited in their fixed order and the first occurrence is
+from the same icon in green. With the crop check on, a second hash of each image's centre region
+adds candidates, and the thumbnail check also tries small crop alignments of either image.
+Candidates are visited in their fixed order and the first occurrence is
 kept, so the result does not depend on worker timing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +42,10 @@ HASH_PROJECTIONS = np.random.default_rng(20021).standard_normal((PHASH_BYTES * 8
 # Near-duplicate check beside the hash: CIELAB thumbnails of THUMBNAIL_GRID x THUMBNAIL_GRID cells
 # (8 separates planted copies from distinct pictures better than 4: benchmarks/results/dedup.json).
 THUMBNAIL_GRID = 8
+# Crop check: the centre-region hash cuts CROP_HASH_MARGIN from each side, as a crop would, and the
+# thumbnail check tries every combination of CROP_ALIGN_MARGINS per side (benchmarks/dedup_crop.py).
+CROP_HASH_MARGIN = 0.025
+CROP_ALIGN_MARGINS = (0.0, 0.02, 0.04)
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,10 @@ def pixels_to_digest(pixels: np.ndarray) -> bytes:
     return h.digest()
 
 
-def pixels_to_phash(pixels: np.ndarray) -> bytes:
+def pixels_to_phash(pixels: np.ndarray, *, margin: float = 0.0) -> bytes:
     """64-bit perceptual hash of (H, W, C) uint8 pixels, packed into 8 bytes: the signs of 64
-    fixed random projections of the mean-removed HASH_GRID x HASH_GRID grey thumbnail.
+    fixed random projections of the mean-removed HASH_GRID x HASH_GRID grey thumbnail of the
+    region left after cutting `margin` (a fraction of the side) from each side.
 
     Random-hyperplane hashing (Charikar 2002, https://doi.org/10.1145/509907.509965): each bit
     flips with probability angle / pi, so the Hamming distance grows smoothly with the angle
@@ -79,18 +87,40 @@ def pixels_to_phash(pixels: np.ndarray) -> bytes:
     at random on flat images, where many coefficients sit near the median.
     """
     image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("L")
-    thumb = np.asarray(image.resize((HASH_GRID, HASH_GRID), Image.Resampling.BOX), dtype=np.float64).reshape(-1)
+    w, h = image.size
+    box = (margin * w, margin * h, w - margin * w, h - margin * h)
+    thumb = np.asarray(image.resize((HASH_GRID, HASH_GRID), Image.Resampling.BOX, box=box),
+                       dtype=np.float64).reshape(-1)
     return np.packbits(HASH_PROJECTIONS @ (thumb - thumb.mean()) > 0).tobytes()
 
 
-def images_to_lab_thumbnails(images: np.ndarray, *, grid: int) -> np.ndarray:
+def pixels_to_centre_phash(pixels: np.ndarray) -> bytes:
+    """`pixels_to_phash` of the centre region (CROP_HASH_MARGIN cut from each side): close to the
+    plain hash of a copy cropped by about that much."""
+    return pixels_to_phash(pixels, margin=CROP_HASH_MARGIN)
+
+
+def crop_boxes(margins: tuple[float, ...]) -> list[tuple[float, float, float, float]]:
+    """(left, top, right, bottom) margins, fractions of the side: every combination of `margins`
+    per side, the first being no crop when margins[0] == 0."""
+    return list(itertools.product(margins, repeat=4))
+
+
+def images_to_lab_thumbnails(images: np.ndarray, *, grid: int,
+                             boxes: list[tuple[float, float, float, float]] | None = None) -> np.ndarray:
     """(K, H, W, C) uint8 -> (K, grid*grid, 3) float64 CIELAB L*, a*, b* of each cell of a
-    grid x grid area-averaged thumbnail (a* = b* = 0 for grayscale images)."""
-    thumbs = np.empty((len(images), grid, grid, 3))
+    grid x grid area-averaged thumbnail (a* = b* = 0 for grayscale images); with `boxes`
+    (`crop_boxes`), (K, B, grid*grid, 3): one thumbnail of each box's region."""
+    regions = [(0.0, 0.0, 0.0, 0.0)] if boxes is None else boxes
+    thumbs = np.empty((len(images), len(regions), grid, grid, 3))
     for k, pixels in enumerate(images):
         image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("RGB")
-        thumbs[k] = np.asarray(image.resize((grid, grid), Image.Resampling.BOX), dtype=np.float64) / 255.0
-    return skimage.color.rgb2lab(thumbs).reshape(len(images), grid * grid, 3)
+        w, h = image.size
+        for b, (left, top, right, bottom) in enumerate(regions):
+            box = (left * w, top * h, w - right * w, h - bottom * h)
+            thumbs[k, b] = np.asarray(image.resize((grid, grid), Image.Resampling.BOX, box=box), dtype=np.float64) / 255.0
+    lab = skimage.color.rgb2lab(thumbs.reshape(-1, grid, grid, 3)).reshape(len(images), len(regions), grid * grid, 3)
+    return lab[:, 0] if boxes is None else lab
 
 
 def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.ndarray:
@@ -104,17 +134,65 @@ def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.nda
     return np.sqrt((diff ** 2).sum(-1)).max(axis=1, initial=0.0)
 
 
+def _rounded_lab(images: np.ndarray, boxes: list[tuple[float, float, float, float]] | None) -> np.ndarray:
+    # Rounded to int8 (L* in 0..100, a*/b* within +-128): 192 bytes a thumbnail instead of 1.5 kB.
+    return np.clip(np.round(images_to_lab_thumbnails(images, grid=THUMBNAIL_GRID, boxes=boxes)), -128, 127).astype(np.int8)
+
+
 def pair_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *, colour: bool,
                              chunk: int = 4096) -> np.ndarray:
     """Thumbnail distances of the (P,) row pairs (i, j) of (N, H, W, C) uint8 `images` (a memmap is
     fine: only the rows in pairs are read, in ascending order, `chunk` at a time)."""
     rows = np.unique(np.concatenate([i, j]))
-    # Rounded to int8 (L* in 0..100, a*/b* within +-128): 192 bytes a row instead of 1.5 kB.
     thumbs = np.zeros((len(rows), THUMBNAIL_GRID ** 2, 3), dtype=np.int8)
     for lo in range(0, len(rows), chunk):
-        lab = images_to_lab_thumbnails(np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID)
-        thumbs[lo:lo + chunk] = np.clip(np.round(lab), -128, 127)
+        thumbs[lo:lo + chunk] = _rounded_lab(np.asarray(images[rows[lo:lo + chunk]]), None)
     return thumbnail_distances(thumbs[np.searchsorted(rows, i)], thumbs[np.searchsorted(rows, j)], colour=colour)
+
+
+def pair_aligned_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *, colour: bool,
+                                     chunk: int = 4096) -> np.ndarray:
+    """(P,) smallest thumbnail distance of the row pairs (i, j) of (N, H, W, C) uint8 `images` over
+    the `crop_boxes(CROP_ALIGN_MARGINS)` regions of either image against the whole other one, so
+    a copy cropped by up to the largest margin per side still lines up cell by cell."""
+    boxes = crop_boxes(CROP_ALIGN_MARGINS)
+    best = np.empty(len(i))
+    # Pairs a chunk at a time: B thumbnails of every candidate row at once would not fit in memory.
+    for lo in range(0, len(i), chunk):
+        ci, cj = i[lo:lo + chunk], j[lo:lo + chunk]
+        rows = np.unique(np.concatenate([ci, cj]))
+        thumbs = _rounded_lab(np.asarray(images[rows]), boxes)
+        a, b = thumbs[np.searchsorted(rows, ci)], thumbs[np.searchsorted(rows, cj)]
+        d = thumbnail_distances(a[:, 0], b[:, 0], colour=colour)
+        for k in range(1, len(boxes)):
+            d = np.minimum(d, thumbnail_distances(a[:, k], b[:, 0], colour=colour))
+            d = np.minimum(d, thumbnail_distances(a[:, 0], b[:, k], colour=colour))
+        best[lo:lo + chunk] = d
+    return best
+
+
+def candidate_pairs(phashes: np.ndarray, centre_phashes: np.ndarray | None, *, radius: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of rows whose hashes are within Hamming `radius`: (i, j, d) (P,) int64, i < j, d the
+    smallest distance.
+
+    phashes: (R, 8) uint8; centre_phashes: (R, 8) uint8 `pixels_to_centre_phash` codes or None.
+    With centre codes, a pair also counts when one image's centre code is within the radius of
+    the other's plain or centre code (exact search on the 2R stacked codes).
+    """
+    if centre_phashes is None:
+        return hamming_pairs(phashes, radius=radius)
+    n = len(phashes)
+    a, b, d = hamming_pairs(np.concatenate([phashes, centre_phashes]), radius=radius)
+    a, b = a % n, b % n  # a stacked centre code stands for its image
+    i, j = np.minimum(a, b), np.maximum(a, b)
+    keep = i != j
+    i, j, d = i[keep], j[keep], d[keep]
+    order = np.lexsort((d, j, i))
+    i, j, d = i[order], j[order], d[order]
+    first = np.ones(len(i), dtype=bool)
+    first[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])  # sorted by distance within a pair: keep the smallest
+    return i[first], j[first], d[first]
 
 
 def first_occurrences(digests: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -130,18 +208,28 @@ def first_occurrences(digests: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def near_duplicate_pairs(phashes: np.ndarray, images: np.ndarray, rows: np.ndarray, *, max_distance: int,
-                         max_pixel_distance: float, colour: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         max_pixel_distance: float, colour: bool, centre_phashes: np.ndarray | None,
+                         max_crop_pixel_distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Near-duplicate pairs among candidate `rows` ((R,) int64, ascending).
 
     phashes: (N, 8) uint8 packed perceptual hashes; images: (N, H, W, C) uint8 prepared pixels.
     A pair is near when its hashes are within Hamming `max_distance` and, unless
     `max_pixel_distance` < 0, its thumbnails within that distance (`thumbnail_distances`).
+    centre_phashes: (N, 8) uint8 centre-region hashes to catch crops, or None. With them, hash
+    candidates include centre codes (`candidate_pairs`), and a pair whose thumbnails are too far
+    apart is still near when its crop-aligned thumbnails are within `max_crop_pixel_distance`
+    (`pair_aligned_thumbnail_distances`).
     Returns (later, earlier, distance): (P,) int64 candidate indices (later > earlier) and
     Hamming distances.
     """
-    i, j, d = hamming_pairs(phashes[rows], radius=max_distance)
+    crop = centre_phashes is not None
+    i, j, d = candidate_pairs(phashes[rows], centre_phashes[rows] if crop else None, radius=max_distance)
     if max_pixel_distance >= 0 and len(i):
         close = pair_thumbnail_distances(images, rows[i], rows[j], colour=colour) <= max_pixel_distance
+        if crop and not close.all():
+            far = np.flatnonzero(~close)
+            close[far] = pair_aligned_thumbnail_distances(images, rows[i[far]], rows[j[far]],
+                                                          colour=colour) <= max_crop_pixel_distance
         i, j, d = i[close], j[close], d[close]
     return rows[j], rows[i], d
 
@@ -176,6 +264,8 @@ def find_duplicates(
     max_distance: int,
     max_pixel_distance: float,
     colour: bool,
+    centre_phashes: np.ndarray | None,
+    max_crop_pixel_distance: float,
     splits: list[str] | None = None,
 ) -> list[Match]:
     """Duplicates among decoded candidates, visited in index order (first occurrence kept).
@@ -189,6 +279,9 @@ def find_duplicates(
         (`thumbnail_distances`); -1 trusts the hash alone.
     colour: whether that distance includes a*, b*; False compares lightness only, so colour
         variants of one picture with the same lightness pattern count as near-duplicates.
+    centre_phashes: (N, 8) uint8 centre-region hashes, given to catch small crops
+        (`near_duplicate_pairs`), whose crop-aligned thumbnails must be within
+        `max_crop_pixel_distance`; None when the crop check is off.
     splits: per-candidate split when fixed before cleaning; a copy in a different split than
         the kept image it matches is a `leak`, so no duplicate pair straddles the splits.
     """
@@ -198,7 +291,8 @@ def find_duplicates(
     if max_distance >= 0 and len(unique):
         near = near_duplicate_removals(*near_duplicate_pairs(
             phashes, images, unique, max_distance=max_distance, max_pixel_distance=max_pixel_distance,
-            colour=colour))
+            colour=colour, centre_phashes=centre_phashes,
+            max_crop_pixel_distance=max_crop_pixel_distance))
     # Copies point at their first occurrence even when that one is itself a near-duplicate.
     copies = np.flatnonzero((first >= 0) & (first != np.arange(len(first))))
     matches = []

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gencurate.data.cleaning import DECOMPRESSION_BOMB, UNREADABLE, pixels_to_digest, pixels_to_phash
+from gencurate.data.cleaning import (
+    DECOMPRESSION_BOMB,
+    UNREADABLE,
+    pixels_to_centre_phash,
+    pixels_to_digest,
+    pixels_to_phash,
+)
 from gencurate.data.images import Decoded, decode_image, decode_pixels
 from gencurate.data.sources import FilePayload, OversizedPayload, Payload, PixelsPayload
 
@@ -46,6 +52,7 @@ RECORD_DTYPE = np.dtype([
     ("mode", "S16"),            # PIL mode of the original (the longest is 7 characters)
     ("digest", np.uint8, 32),   # pixels_to_digest of the converted pixels
     ("phash", np.uint8, 8),     # pixels_to_phash
+    ("centre_phash", np.uint8, 8),  # pixels_to_centre_phash
     ("decoded", np.bool_),
 ])
 
@@ -55,7 +62,7 @@ class Record:
     """What is kept per candidate after decoding (pixels go straight to the memmap).
 
     Success: sha256 (of the source bytes) and width/height/mode of the original, plus the
-    pixel digest and (8,) uint8 perceptual hash. Failure: `reason` and `detail` only.
+    pixel digest and (8,) uint8 perceptual hashes of the whole image and its centre region. Failure: `reason` and `detail` only.
     """
 
     index: int
@@ -65,6 +72,7 @@ class Record:
     mode: str = ""
     digest: bytes | None = None
     phash: bytes = b"\0" * 8
+    centre_phash: bytes = b"\0" * 8
     reason: str = ""
     detail: str = ""
 
@@ -101,7 +109,8 @@ def decode_payload(index: int, payload: Payload, settings: DecodeSettings) -> tu
     if not isinstance(result, Decoded):
         return Record(index, sha256=sha, reason=result.reason, detail=result.detail), None
     record = Record(index, sha256=sha, width=result.width, height=result.height, mode=result.mode,
-                    digest=pixels_to_digest(result.pixels), phash=pixels_to_phash(result.pixels))
+                    digest=pixels_to_digest(result.pixels), phash=pixels_to_phash(result.pixels),
+                    centre_phash=pixels_to_centre_phash(result.pixels))
     return record, result.pixels
 
 
@@ -131,7 +140,8 @@ class Records:
 
 def _record_row(record: Record) -> tuple:
     return (np.frombuffer(bytes.fromhex(record.sha256), np.uint8), record.width, record.height,
-            record.mode.encode(), np.frombuffer(record.digest, np.uint8), np.frombuffer(record.phash, np.uint8), True)
+            record.mode.encode(), np.frombuffer(record.digest, np.uint8), np.frombuffer(record.phash, np.uint8),
+            np.frombuffer(record.centre_phash, np.uint8), True)
 
 
 def decode_into(task: list[tuple[int, Payload]], rows: np.ndarray, settings: DecodeSettings

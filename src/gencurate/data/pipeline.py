@@ -94,10 +94,12 @@ def _decide(source: Source, records: Records, rows: np.ndarray, config: PrepareC
     rejected += [Rejection(names[i], reason, detail) for i, (reason, detail) in sorted(records.failures.items())]
     fixed = source_splits(source, config)
     valid = records.table["decoded"]
+    centre = records.table["centre_phash"] if config.crop_check else None
     matches = find_duplicates(records.table["digest"], valid, records.table["phash"], rows,
                               max_distance=config.near_duplicate_distance,
                               max_pixel_distance=config.near_duplicate_pixel_distance,
-                              colour=config.near_duplicate_colour, splits=fixed)
+                              colour=config.near_duplicate_colour, centre_phashes=centre,
+                              max_crop_pixel_distance=config.near_duplicate_crop_pixel_distance, splits=fixed)
     rejected += [Rejection(names[m.index], m.reason, match_detail(m, names, fixed)) for m in matches]
     keep = valid.copy()
     keep[[m.index for m in matches]] = False
@@ -122,7 +124,8 @@ def _decide(source: Source, records: Records, rows: np.ndarray, config: PrepareC
     is_kept[kept] = True
     leaks = split_leaks(records.table["digest"], records.table["phash"], rows, all_splits, valid=is_kept,
                         max_distance=config.near_duplicate_distance,
-                        max_pixel_distance=config.near_duplicate_pixel_distance, colour=config.near_duplicate_colour)
+                        max_pixel_distance=config.near_duplicate_pixel_distance, colour=config.near_duplicate_colour,
+                        centre_phashes=centre, max_crop_pixel_distance=config.near_duplicate_crop_pixel_distance)
     if leaks:
         m = leaks[0]
         raise ValueError(f"{len(leaks)} duplicate pair(s) straddle the splits, e.g. {names[m.index]} "
