@@ -28,9 +28,14 @@ Part 2 (search). `hamming_pairs` at the default radius on 1M hashes: uniform ran
 groups of ~10 near copies (centre + 3 % flipped bits), the rest uniform; all in groups of ~100
 near copies (the time then follows the tens of millions of pairs returned); and perturbed copies of the demo images' hashes
 (skewed bits); side by side with faiss IndexBinaryFlat's all-pairs range search (quadratic)
-on the first 100k, where both must return the same pairs.
+on the first 100k, where both must return the same pairs. With the crop check (on by default for
+colour output) the search also takes each image's centre-region hash (`cleaning.candidate_pairs`
+on 2N codes); it is timed on the same sets with centre codes simulated as the plain code with 5 %
+of its bits flipped, except the all-clustered set, whose time follows its tens of millions of pairs.
 
-    .venv/bin/python benchmarks/dedup.py [--pictures 60] [--hashes 1000000]
+    .venv/bin/python benchmarks/dedup.py [--pictures 60] [--hashes 1000000] [--only end_to_end search]
+
+`--only` reruns the named parts and updates them in the existing JSON (the sweep takes longest).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from PIL import Image, ImageDraw, ImageEnhance
 from gencurate.config import PrepareConfig
 from gencurate.data.cleaning import (
     THUMBNAIL_GRID,
+    candidate_pairs,
     find_duplicates,
     images_to_lab_thumbnails,
     pixels_to_phash,
@@ -68,6 +74,7 @@ DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "fashion-mnist-su
 KINDS = ("jpeg", "jpeg_png", "recompress", "resize", "crop", "brightness", "colour", "distinct")
 DUPLICATE_KINDS = KINDS[:6]
 SETTINGS = ((28, 1), (32, 3), (64, 3), (128, 3))  # (image_size, channels) prepare outputs
+PARTS = ("sweep", "end_to_end", "demo", "search")
 RADII = tuple(range(0, 17, 2))  # pHash distances are even (half the bits are set)
 PIXEL_THRESHOLDS = (-1, 4, 8, 12, 16, 30)  # -1: the hash alone
 THUMBNAIL_GRIDS = (4, 8)
@@ -312,7 +319,7 @@ def demo_counts(radii: tuple[int, ...], thresholds: tuple[float, ...]) -> tuple[
     for r in radii:
         for t in thresholds:
             m = find_duplicates(digests, np.ones(len(images), bool), phashes, images, max_distance=r,
-                                max_pixel_distance=t, colour=True)
+                                max_pixel_distance=t, colour=True, centre_phashes=None, max_crop_pixel_distance=0)
             out[f"removed_radius_{r}_pixel_{t}"] = len(m)
     return out, phashes
 
@@ -353,7 +360,13 @@ def faiss_pairs(codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]
 
 def search_timing(n: int, radius: int, demo_phashes: np.ndarray, reference_n: int) -> dict:
     out = {"radius": radius, "hashes": n, "threads": faiss.omp_get_max_threads()}
+    rng = np.random.default_rng(2)
     for name, codes in hash_sets(n, demo_phashes, seed=1).items():
+        if name != "clustered":
+            centre = codes ^ np.packbits(rng.random((n, 64)) < 0.05, axis=1)
+            (ci, _, _), centre_seconds = timed(candidate_pairs, codes, centre, radius=radius)
+            out[f"{name}_with_centre_codes"] = {"seconds": round(centre_seconds, 2), "pairs": len(ci)}
+            print(f"search {name} with centre codes: {centre_seconds:.1f} s, {len(ci)} pairs", flush=True)
         (i, _, _), seconds = timed(hamming_pairs, codes, radius=radius)
         (ri, rj, _), ours_ref = timed(hamming_pairs, codes[:reference_n], radius=radius)
         (fi, fj), faiss_ref = timed(faiss_pairs, np.ascontiguousarray(codes[:reference_n]), radius)
@@ -380,13 +393,19 @@ def main() -> None:
     parser.add_argument("--pictures", type=int, default=60, help="planted pairs per kind (distinct: 4x)")
     parser.add_argument("--hashes", type=int, default=1_000_000)
     parser.add_argument("--reference", type=int, default=100_000, help="hashes for the side-by-side faiss flat run")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="parts to rerun; the others are kept from the existing JSON")
     args = parser.parse_args()
     defaults = PrepareConfig()
-    result: dict = {"machine": provenance() | {"note": "shared machine: other jobs ran on the same cores"},
-                    "defaults": {"near_duplicate_distance": defaults.near_duplicate_distance,
-                                 "near_duplicate_pixel_distance": defaults.near_duplicate_pixel_distance,
-                                 "near_duplicate_colour": defaults.near_duplicate_colour,
-                                 "thumbnail_grid": THUMBNAIL_GRID}}
+    partial = set(args.only) != set(PARTS)
+    result: dict = json.loads(RESULT.read_text()) if partial else {}
+    run = {"machine" if not partial else f"machine_{'_'.join(args.only)}": provenance()}
+    result |= run | {"defaults": {"near_duplicate_distance": defaults.near_duplicate_distance,
+                                  "near_duplicate_pixel_distance": defaults.near_duplicate_pixel_distance,
+                                  "near_duplicate_colour": defaults.near_duplicate_colour,
+                                  "near_duplicate_crop": defaults.near_duplicate_crop,
+                                  "near_duplicate_crop_pixel_distance": defaults.near_duplicate_crop_pixel_distance,
+                                  "thumbnail_grid": THUMBNAIL_GRID}}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         table = write_collection(root, args.pictures, seed=0)
@@ -395,21 +414,25 @@ def main() -> None:
         groups = np.array([g for _, _, g in table])
         result["collection"] = {"files": len(names), "pictures_per_kind": args.pictures,
                                 "distinct_pictures": int((kinds == "distinct").sum())}
-        for size, channels in SETTINGS:
-            sig = signatures(root, names, size, channels)
+        for size, channels in SETTINGS if {"sweep", "end_to_end"} & set(args.only) else ():
             key = f"{size}px_{channels}ch"
-            rows = sweep(sig, kinds, groups)
-            e2e = end_to_end(root, table, size, channels)
-            result[key] = {"planted": planted_distances(sig, kinds, groups),
-                           "end_to_end_at_defaults": e2e, "sweep": rows}
-            print(f"{key}: planted {result[key]['planted']}")
-            print(f"{key}: end to end at the defaults: {e2e}", flush=True)
-    demo, demo_phashes = demo_counts((0, 4, 6, 8), (-1, 8, 12))
-    result["demo_fashion_mnist"] = demo
-    print(f"demo: {demo}", flush=True)
-    if args.hashes:
+            part = result.setdefault(key, {})
+            if "sweep" in args.only:
+                sig = signatures(root, names, size, channels)
+                part |= {"planted": planted_distances(sig, kinds, groups), "sweep": sweep(sig, kinds, groups)}
+                print(f"{key}: planted {part['planted']}")
+            if "end_to_end" in args.only:
+                part["end_to_end_at_defaults"] = end_to_end(root, table, size, channels)
+                print(f"{key}: end to end at the defaults: {part['end_to_end_at_defaults']}", flush=True)
+    if "demo" in args.only:
+        result["demo_fashion_mnist"], demo_phashes = demo_counts((0, 4, 6, 8), (-1, 8, 12))
+        print(f"demo: {result['demo_fashion_mnist']}", flush=True)
+    if "search" in args.only and args.hashes:
+        if "demo" not in args.only:
+            with np.load(DEMO) as z:
+                demo_phashes = np.stack([np.frombuffer(pixels_to_phash(x), np.uint8) for x in z["images"][..., None]])
         result["search"] = search_timing(args.hashes, defaults.near_duplicate_distance, demo_phashes, args.reference)
-    result["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result[next(iter(run))]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     RESULT.parent.mkdir(exist_ok=True)
     RESULT.write_text(to_json(result))
     print(f"wrote {RESULT}")

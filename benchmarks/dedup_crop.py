@@ -8,11 +8,14 @@ Uses the planted collection of `benchmarks/dedup.py` (same generator, same seed;
               hash|centre  also pairs where one image's centre-region pHash is within the radius
                            of the other's plain or centre pHash (`cleaning.candidate_pairs`)
   check       plain        the 8x8 CIELAB thumbnail distance (`pair_thumbnail_distances`)
-              aligned      the smallest distance over crop alignments of either image
-                           (`pair_aligned_thumbnail_distances`)
+                           within the threshold
+              aligned      the plain distance within the default `near_duplicate_pixel_distance`,
+                           or the smallest distance over crop alignments of either image
+                           (`pair_aligned_thumbnail_distances`) within the threshold; per set
+                           of alignment margins (every combination of them per side)
 
-Per combination and thumbnail threshold: recall per planted kind and the pairs between
-different pictures that pass (false pairs). Then the removals on the bundled Fashion-MNIST demo
+Per combination and threshold: recall per planted kind, the pairs between different pictures
+that pass (false pairs) and the seconds the aligned check took. Then the removals on the bundled Fashion-MNIST demo
 (28 px grey) with the crop check off (the default for grey output) and on. Writes
 benchmarks/results/dedup_crop.json.
 
@@ -48,7 +51,8 @@ from gencurate.data.images import decode_image
 
 RESULT = Path(__file__).with_name("results") / "dedup_crop.json"
 SETTINGS = ((28, 1), (32, 3), (64, 3), (128, 3))
-THRESHOLDS = (8, 12, 16, 30)
+THRESHOLDS = (8, 12, 16, 20, 30)
+MARGIN_SETS = ((0.0, 0.025), (0.0, 0.03), (0.0, 0.02, 0.04))
 
 
 def hashes(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +62,7 @@ def hashes(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return plain, centre
 
 
-def planted(pictures: int, radius: int) -> dict:
+def planted(pictures: int, radius: int, plain_threshold: float) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -75,13 +79,21 @@ def planted(pictures: int, radius: int) -> dict:
                 i, j, _ = candidate_pairs(plain, codes, radius=radius)
                 same = groups[i] == groups[j]
                 crops = int((kinds == "crop").sum()) // 2
-                checks = {"plain": pair_thumbnail_distances(pixels, i, j, colour=True),
-                          "aligned": pair_aligned_thumbnail_distances(pixels, i, j, colour=True)}
-                for (check, d), t in itertools.product(checks.items(), THRESHOLDS):
-                    hit = d <= t
+                plain_d = pair_thumbnail_distances(pixels, i, j, colour=True)
+                checks = {"plain": (lambda t: plain_d <= t, None, 0.0)}
+                for margins in MARGIN_SETS:
+                    start = time.perf_counter()
+                    d = pair_aligned_thumbnail_distances(pixels, i, j, colour=True, margins=margins)
+                    seconds = time.perf_counter() - start
+                    checks[f"aligned {margins}"] = (lambda t, d=d: (plain_d <= plain_threshold) | (d <= t), margins,
+                                                    seconds)
+                for (check, (rule, margins, seconds)), t in itertools.product(checks.items(), THRESHOLDS):
+                    hit = rule(t)
                     row = {"candidates": cand_name, "candidate_pairs": len(i),
                            "crop_pairs_among_candidates": f"{int((same & (kinds[i] == 'crop')).sum())}/{crops}",
-                           "check": check, "pixel_threshold": t, "false_pairs": int((hit & ~same).sum())}
+                           "check": "plain" if margins is None else "aligned", "margins": margins,
+                           "check_seconds": round(seconds, 2), "pixel_threshold": t,
+                           "false_pairs": int((hit & ~same).sum())}
                     for kind in dedup.KINDS[:-1]:
                         total = int((kinds == kind).sum()) // 2
                         row[f"recall_{kind}"] = round(int((hit & same & (kinds[i] == kind)).sum()) / total, 4)
@@ -121,7 +133,7 @@ def main() -> None:
               "crop_pixel_threshold": config.near_duplicate_crop_pixel_distance,
               "centre_hash_margin": CROP_HASH_MARGIN, "alignment_margins": CROP_ALIGN_MARGINS,
               "pictures_per_kind": args.pictures}
-    result["planted"] = planted(args.pictures, config.near_duplicate_distance)
+    result["planted"] = planted(args.pictures, config.near_duplicate_distance, config.near_duplicate_pixel_distance)
     result["demo_fashion_mnist"] = demo(config)
     result["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["seconds"] = round(time.perf_counter() - start, 1)

@@ -45,7 +45,7 @@ THUMBNAIL_GRID = 8
 # Crop check: the centre-region hash cuts CROP_HASH_MARGIN from each side, as a crop would, and the
 # thumbnail check tries every combination of CROP_ALIGN_MARGINS per side (benchmarks/dedup_crop.py).
 CROP_HASH_MARGIN = 0.025
-CROP_ALIGN_MARGINS = (0.0, 0.02, 0.04)
+CROP_ALIGN_MARGINS = (0.0, 0.03)
 
 
 @dataclass(frozen=True)
@@ -100,27 +100,36 @@ def pixels_to_centre_phash(pixels: np.ndarray) -> bytes:
     return pixels_to_phash(pixels, margin=CROP_HASH_MARGIN)
 
 
-def crop_boxes(margins: tuple[float, ...]) -> list[tuple[float, float, float, float]]:
-    """(left, top, right, bottom) margins, fractions of the side: every combination of `margins`
-    per side, the first being no crop when margins[0] == 0."""
-    return list(itertools.product(margins, repeat=4))
-
-
-def images_to_lab_thumbnails(images: np.ndarray, *, grid: int,
-                             boxes: list[tuple[float, float, float, float]] | None = None) -> np.ndarray:
+def images_to_lab_thumbnails(images: np.ndarray, *, grid: int) -> np.ndarray:
     """(K, H, W, C) uint8 -> (K, grid*grid, 3) float64 CIELAB L*, a*, b* of each cell of a
-    grid x grid area-averaged thumbnail (a* = b* = 0 for grayscale images); with `boxes`
-    (`crop_boxes`), (K, B, grid*grid, 3): one thumbnail of each box's region."""
-    regions = [(0.0, 0.0, 0.0, 0.0)] if boxes is None else boxes
-    thumbs = np.empty((len(images), len(regions), grid, grid, 3))
+    grid x grid area-averaged thumbnail (a* = b* = 0 for grayscale images)."""
+    thumbs = np.empty((len(images), grid, grid, 3))
     for k, pixels in enumerate(images):
         image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("RGB")
-        w, h = image.size
-        for b, (left, top, right, bottom) in enumerate(regions):
-            box = (left * w, top * h, w - right * w, h - bottom * h)
-            thumbs[k, b] = np.asarray(image.resize((grid, grid), Image.Resampling.BOX, box=box), dtype=np.float64) / 255.0
-    lab = skimage.color.rgb2lab(thumbs.reshape(-1, grid, grid, 3)).reshape(len(images), len(regions), grid * grid, 3)
-    return lab[:, 0] if boxes is None else lab
+        thumbs[k] = np.asarray(image.resize((grid, grid), Image.Resampling.BOX), dtype=np.float64) / 255.0
+    return skimage.color.rgb2lab(thumbs).reshape(len(images), grid * grid, 3)
+
+
+def area_weights(size: int, grid: int, start: float, stop: float) -> np.ndarray:
+    """(grid, size) float64: row k averages the pixels of one side of `size` pixels over the
+    interval [start, stop) cut into `grid` equal cells, each pixel weighted by its overlap."""
+    edges = start + (stop - start) * np.arange(grid + 1) / grid
+    pixel = np.arange(size)[None, :]
+    overlap = np.clip(np.minimum(edges[1:, None], pixel + 1) - np.maximum(edges[:-1, None], pixel), 0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def images_to_aligned_lab_thumbnails(images: np.ndarray, *, grid: int, margins: tuple[float, ...]) -> np.ndarray:
+    """(K, H, W, C) uint8 -> (K, B, grid*grid, 3) float64 CIELAB thumbnails of B = len(margins)**4
+    regions: every combination of `margins` (fractions of the side) cut from each side; region 0
+    cuts margins[0] from every side. Area averaging is one matrix product per axis."""
+    k, h, w = images.shape[:3]
+    ends = list(itertools.product(margins, repeat=2))  # (near, far) margins of one axis
+    rows = np.stack([area_weights(h, grid, a * h, h - b * h) for a, b in ends])  # (M, grid, H)
+    cols = np.stack([area_weights(w, grid, a * w, w - b * w) for a, b in ends])  # (M, grid, W)
+    rgb = np.broadcast_to(images, (k, h, w, 3)).astype(np.float64) / 255.0  # grey repeats its channel
+    thumbs = np.einsum("nxw,kmywc->kmnyxc", cols, np.einsum("myh,khwc->kmywc", rows, rgb))
+    return skimage.color.rgb2lab(thumbs.reshape(-1, grid, grid, 3)).reshape(k, len(ends) ** 2, grid * grid, 3)
 
 
 def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.ndarray:
@@ -134,9 +143,10 @@ def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.nda
     return np.sqrt((diff ** 2).sum(-1)).max(axis=1, initial=0.0)
 
 
-def _rounded_lab(images: np.ndarray, boxes: list[tuple[float, float, float, float]] | None) -> np.ndarray:
-    # Rounded to int8 (L* in 0..100, a*/b* within +-128): 192 bytes a thumbnail instead of 1.5 kB.
-    return np.clip(np.round(images_to_lab_thumbnails(images, grid=THUMBNAIL_GRID, boxes=boxes)), -128, 127).astype(np.int8)
+def lab_to_int8(lab: np.ndarray) -> np.ndarray:
+    """CIELAB values rounded to int8 (L* in 0..100, a*/b* within +-128): 192 bytes an 8x8
+    thumbnail instead of 1.5 kB."""
+    return np.clip(np.round(lab), -128, 127).astype(np.int8)
 
 
 def pair_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *, colour: bool,
@@ -146,25 +156,27 @@ def pair_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *
     rows = np.unique(np.concatenate([i, j]))
     thumbs = np.zeros((len(rows), THUMBNAIL_GRID ** 2, 3), dtype=np.int8)
     for lo in range(0, len(rows), chunk):
-        thumbs[lo:lo + chunk] = _rounded_lab(np.asarray(images[rows[lo:lo + chunk]]), None)
+        thumbs[lo:lo + chunk] = lab_to_int8(images_to_lab_thumbnails(np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID))
     return thumbnail_distances(thumbs[np.searchsorted(rows, i)], thumbs[np.searchsorted(rows, j)], colour=colour)
 
 
 def pair_aligned_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *, colour: bool,
-                                     chunk: int = 4096) -> np.ndarray:
+                                     margins: tuple[float, ...], chunk: int = 4096) -> np.ndarray:
     """(P,) smallest thumbnail distance of the row pairs (i, j) of (N, H, W, C) uint8 `images` over
-    the `crop_boxes(CROP_ALIGN_MARGINS)` regions of either image against the whole other one, so
-    a copy cropped by up to the largest margin per side still lines up cell by cell."""
-    boxes = crop_boxes(CROP_ALIGN_MARGINS)
+    the crop regions of either image (`images_to_aligned_lab_thumbnails` with `margins`) against
+    the whole other one, so a copy cropped by up to the largest margin per side still lines up
+    cell by cell. Rows are read `chunk` at a time, in ascending order."""
+    rows = np.unique(np.concatenate([i, j]))
+    thumbs = np.zeros((len(rows), len(margins) ** 4, THUMBNAIL_GRID ** 2, 3), dtype=np.int8)
+    for lo in range(0, len(rows), chunk):
+        thumbs[lo:lo + chunk] = lab_to_int8(images_to_aligned_lab_thumbnails(
+            np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID, margins=margins))
     best = np.empty(len(i))
-    # Pairs a chunk at a time: B thumbnails of every candidate row at once would not fit in memory.
     for lo in range(0, len(i), chunk):
-        ci, cj = i[lo:lo + chunk], j[lo:lo + chunk]
-        rows = np.unique(np.concatenate([ci, cj]))
-        thumbs = _rounded_lab(np.asarray(images[rows]), boxes)
-        a, b = thumbs[np.searchsorted(rows, ci)], thumbs[np.searchsorted(rows, cj)]
+        a = thumbs[np.searchsorted(rows, i[lo:lo + chunk])]
+        b = thumbs[np.searchsorted(rows, j[lo:lo + chunk])]
         d = thumbnail_distances(a[:, 0], b[:, 0], colour=colour)
-        for k in range(1, len(boxes)):
+        for k in range(1, thumbs.shape[1]):
             d = np.minimum(d, thumbnail_distances(a[:, k], b[:, 0], colour=colour))
             d = np.minimum(d, thumbnail_distances(a[:, 0], b[:, k], colour=colour))
         best[lo:lo + chunk] = d
@@ -228,8 +240,8 @@ def near_duplicate_pairs(phashes: np.ndarray, images: np.ndarray, rows: np.ndarr
         close = pair_thumbnail_distances(images, rows[i], rows[j], colour=colour) <= max_pixel_distance
         if crop and not close.all():
             far = np.flatnonzero(~close)
-            close[far] = pair_aligned_thumbnail_distances(images, rows[i[far]], rows[j[far]],
-                                                          colour=colour) <= max_crop_pixel_distance
+            close[far] = pair_aligned_thumbnail_distances(images, rows[i[far]], rows[j[far]], colour=colour,
+                                                          margins=CROP_ALIGN_MARGINS) <= max_crop_pixel_distance
         i, j, d = i[close], j[close], d[close]
     return rows[j], rows[i], d
 
