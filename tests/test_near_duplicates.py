@@ -138,3 +138,13 @@ def test_dedup_params_rejected_with_the_key(default_params_dict, key, value, mes
                                                          ("none", 3, False)])
 def test_crop_check_follows_the_output_channels(setting, channels, on):
     assert PrepareConfig(near_duplicate_crop=setting, channels=channels).crop_check is on
+
+
+def test_a_large_share_of_near_duplicates_warns_with_the_params_to_change():
+    from gencurate.stages.prepare import near_duplicate_warning
+    colour, grey = PrepareConfig(channels=3), PrepareConfig(channels=1)
+    assert near_duplicate_warning(5, 100, colour) is None  # 5 % is at the limit
+    message = near_duplicate_warning(6, 100, colour)
+    assert "6 of 100 images (6%)" in message and "prepare.near_duplicate_crop: none" in message and "\n" not in message
+    assert "near_duplicate_crop" not in near_duplicate_warning(6, 100, grey)  # the crop check was off
+    assert near_duplicate_warning(0, 0, grey) is None

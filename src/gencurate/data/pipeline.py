@@ -22,7 +22,7 @@ from gencurate.data.cleaning import Rejection, find_duplicates, match_detail
 from gencurate.data.decoding import DecodeSettings, Records
 from gencurate.data.pool import Progress, decode_source
 from gencurate.data.schema import (
-    HEIGHT, ID, LABEL, LABEL_NAME, MANIFEST_COLUMNS, MODE, REFERENCE, SHA256, SOURCE, SPLIT, SPLITS, TRAIN, VALIDATION,
+    HEIGHT, ID, LABEL, LABEL_NAME, MANIFEST_COLUMNS, MODE, REFERENCE, REJECTED_COLUMNS, SHA256, SOURCE, SPLIT, SPLITS, TRAIN, VALIDATION,
     WIDTH,
 )
 from gencurate.data.sources import Source, open_source
@@ -31,7 +31,6 @@ from gencurate.io import TMP_PREFIX, atomic_path
 from gencurate.npyrows import NpyRows
 from gencurate.runtime import cpu_count
 
-REJECTED_COLUMNS = ("source", "reason", "detail")
 COPY_BYTES = 16 * 2**20  # bytes per chunk when compacting kept images (bounds peak memory)
 STR_DTYPE = pd.Series([], dtype=str).dtype  # pandas >= 3: Arrow-backed `str`; pandas 2: object
 

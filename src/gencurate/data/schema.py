@@ -33,6 +33,12 @@ META_NAME = "name"
 META_WEIGHTS = "weights"
 META_INPUT_SIZE = "input_size"
 META_DIM = "dim"
+# rejected.parquet: one row per removed candidate, with the reason (gencurate.data.cleaning.REASONS).
+REJECTED_SOURCE = "source"
+REJECTED_REASON = "reason"
+REJECTED_DETAIL = "detail"
+REJECTED_COLUMNS = (REJECTED_SOURCE, REJECTED_REASON, REJECTED_DETAIL)
+
 META_N = "n"
 META_IMAGES_SHA256 = "images_sha256"
 META_NORMALISED = "normalised"  # true: L2-normalised rows; false: the encoder's raw pooled features

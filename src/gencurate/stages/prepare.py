@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from gencurate.config import PrepareConfig
 from gencurate.data.card import write_dataset_card
+from gencurate.data.cleaning import NEAR_DUPLICATE
 from gencurate.data.pipeline import prepare_dataset, write_table
-from gencurate.data.schema import REFERENCE, SPLIT
+from gencurate.data.schema import REFERENCE, REJECTED_REASON, SPLIT
 from gencurate.io import atomic_path
 from gencurate.npyrows import NpyRows
 from gencurate.stages.params_items import stage_params
@@ -28,6 +31,9 @@ def main(args: argparse.Namespace) -> None:
     counts = result.manifest[SPLIT].value_counts().to_dict()
     print(f"prepare: kept {len(result.manifest)} images ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
           f"removed {len(result.rejected)} -> {paths.prepared}, {paths.dataset_card}")
+    n_near = int((result.rejected[REJECTED_REASON] == NEAR_DUPLICATE).sum())
+    if warning := near_duplicate_warning(n_near, len(result.manifest) + n_near, config):
+        print(warning, file=sys.stderr)
     check_reference_size(counts.get(REFERENCE, 0), params.evaluate.num_samples)
 
 
@@ -38,3 +44,17 @@ def check_reference_size(n_reference: int, num_samples: int) -> None:
             f"the reference split holds {n_reference} images but evaluate.num_samples is {num_samples}: "
             "lower evaluate.num_samples or prepare.validation_fraction, or raise prepare.reference_fraction"
         )
+
+
+# A share of near-duplicates above this is more often look-alike pictures than copies.
+NEAR_DUPLICATE_WARNING_SHARE = 0.05
+
+
+def near_duplicate_warning(n_near: int, n_images: int, config: PrepareConfig) -> str | None:
+    """One line when near-duplicates are a large share of the decoded, deduplicated images."""
+    if n_images == 0 or n_near / n_images <= NEAR_DUPLICATE_WARNING_SHARE:
+        return None
+    looser = "prepare.near_duplicate_crop: none, " if config.crop_check else ""
+    return (f"prepare: warning: {n_near} of {n_images} images ({n_near / n_images:.0%}) were removed as near-duplicates; "
+            f"if the dataset card's examples are distinct pictures, set {looser}a lower "
+            "prepare.near_duplicate_pixel_distance or prepare.near_duplicate_distance")
