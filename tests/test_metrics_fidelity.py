@@ -104,7 +104,7 @@ def test_torch_fidelity_through_our_registered_encoder_matches_our_stage_path(li
     ours = features_to_metrics(embed_images(lite0, fake, batch_size=128, num_workers=0, progress=False, normalise=False),
                                embed_images(lite0, real, batch_size=128, num_workers=0, progress=False, normalise=False),
                                kid_subsets=5, kid_subset_size=16, prc_k=3, dc_k=5, seed=3,
-                               fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
+                               fd_infinity_sizes=5, fd_infinity_min_fraction=0.25, batch_size=2048)
     assert theirs[K.KEY_FD] > 0.05  # a real encoder tells blobs from stripes ...
     assert 0.2 < theirs[K.KEY_PRECISION] < 0.8  # ... so about the blob half of the samples is "precise"
     assert ours[K.KEY_FD] == pytest.approx(theirs[K.KEY_FD], rel=1e-3)
