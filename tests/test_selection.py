@@ -206,3 +206,14 @@ def test_bad_shapes(shape):
 def test_non_numeric_embeddings():
     with pytest.raises(ValueError, match="must be numeric"):
         select(np.array([["a", "b"]]), "random", 1, **options())
+
+
+def test_method_options_carry_every_select_param_the_methods_take():
+    cfg = SelectConfig(seed=7, knn_k=9, diversity_strength=2.5, typiclust_min_cluster_size=3, typicality_radius="budget",
+                       clusters=4, prototypes_keep="hard")
+    assert cfg.method_options() == dict(seed=7, knn_k=9, diversity_strength=2.5, min_cluster_size=3, radius_rule="budget",
+                                        n_clusters=4, prototypes_keep="hard")
+    x, *_ = planted(0)
+    # Every key is a keyword select() accepts: the options alone run each method.
+    for method in METHODS:
+        assert len(select(x, method, 20, **cfg.method_options())) == (len(x) if method == "full" else 20)

@@ -132,6 +132,8 @@ def test_ivf_with_every_list_probed_is_exact():
     assert build_ivf_index(x, nlist=16, nprobe=2, seed=0).nprobe == 2
     with pytest.raises(ValueError, match="nprobe must be in"):
         build_ivf_index(x, nlist=16, nprobe=17, seed=0)
+    with pytest.raises(ValueError, match="an IVF index \\(nlist\\) needs nprobe and seed"):
+        knn_search(x, 5, nlist=16, desc=None)
 
 
 def test_typiclust_picks_the_most_typical_row_of_each_cluster_largest_first():
