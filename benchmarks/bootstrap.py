@@ -32,6 +32,7 @@ from scipy import linalg
 from provenance import provenance
 from threadpoolctl import threadpool_limits
 
+from gencurate.config.evaluate import EvaluateConfig
 from gencurate.metrics import keys as K
 from gencurate.metrics.bootstrap import bootstrap_weights, fd_replicates, features_to_replicates
 from gencurate.metrics.fd import fd_features_to_metric
@@ -40,6 +41,7 @@ from gencurate.metrics.pixels import images_to_pixels
 from gencurate.metrics.memorisation import memorisation_threshold, nearest_neighbours
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap.json"
+KNN_BLOCK_SIZE = EvaluateConfig().knn_block_size  # the k-NN block side evaluate uses by default
 
 
 def features(n: int, d: int, seed: int, shift: float) -> np.ndarray:
@@ -77,7 +79,7 @@ def main() -> None:
     copies = np.zeros(args.n, dtype=bool)
     t = time.perf_counter()
     reps = features_to_replicates(fake, real, sample_copies=copies, reference_copies=copies, prc_k=3, dc_k=5,
-                                  resamples=args.resamples, seed=0)
+                                  resamples=args.resamples, seed=0, batch_size=KNN_BLOCK_SIZE)
     ours_s = time.perf_counter() - t
 
     rng = np.random.default_rng(1)
@@ -95,7 +97,7 @@ def main() -> None:
 
     train, held_out = features(args.train, args.dim, 2, 0.5), features(args.reference, args.dim, 3, 0.5)
     t = time.perf_counter()
-    memorisation_threshold(nearest_neighbours(held_out, train)[0], quantile=0.05)
+    memorisation_threshold(nearest_neighbours(held_out, train, batch_size=KNN_BLOCK_SIZE)[0], quantile=0.05)
     calibration_s = time.perf_counter() - t
 
     other = features(args.train, args.dim, 4, 0.5)

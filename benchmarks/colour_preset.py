@@ -114,13 +114,14 @@ def score(samples: dict[str, np.ndarray], held_out: np.ndarray) -> dict[str, dic
     from gencurate.metrics.fd import fd_features_to_metric
     from gencurate.metrics.prc import prc_features_to_metric
 
-    enc_cfg = load_params(ROOT / "params.yaml").encoders.evaluation
+    params = load_params(ROOT / "params.yaml")
+    enc_cfg = params.encoders.evaluation
     enc = load_encoder(enc_cfg.name, weights=enc_cfg.weights, input_size=enc_cfg.input_size, device="cpu")
     real = embed_images(enc, held_out, batch_size=128, progress=False, normalise=False, num_workers=0)
     out = {}
     for name, images in samples.items():
         fake = embed_images(enc, images, batch_size=128, progress=False, normalise=False, num_workers=0)
-        metrics = fd_features_to_metric(fake, real) | prc_features_to_metric(fake, real, k=3)
+        metrics = fd_features_to_metric(fake, real) | prc_features_to_metric(fake, real, k=3, batch_size=params.evaluate.knn_block_size)
         out[name] = {k: round(float(v), 4) for k, v in metrics.items()} | {"encoder": f"{enc.name}@{enc.input_size}"}
     return out
 

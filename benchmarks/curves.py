@@ -96,6 +96,7 @@ def main() -> None:
                 every_n_steps=train.eval_every_n_steps or 1, num_samples=n, sampler=sample.sampler,
                 sampler_steps=sample.steps, eta=sample.eta, batch_size=sample.batch_size, seed=sample.seed,
                 embed=embed, validation=validation, prc_k=params.evaluate.prc_k,
+                knn_block_size=params.evaluate.knn_block_size,
                 bootstrap_rounds=train.eval_bootstrap_rounds, encoder=enc.name,
             )
             start = time.perf_counter()

@@ -54,7 +54,10 @@ def rss_mb() -> float:
 
 
 def run_ours(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
+    from gencurate.config.evaluate import EvaluateConfig
     from gencurate.metrics import fd_features_to_metric, features_to_metrics, kid_features_to_metric, prc_features_to_metric
+
+    knn_block_size = EvaluateConfig().knn_block_size
 
     if metric == "fd":
         return fd_features_to_metric(fake, real)
@@ -66,9 +69,9 @@ def run_ours(metric: str, fake: np.ndarray, real: np.ndarray) -> dict:
     if metric == "kid":
         return kid_features_to_metric(fake, real, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=SEED)
     if metric == "prc":
-        return prc_features_to_metric(fake, real, k=PRC_K)
+        return prc_features_to_metric(fake, real, k=PRC_K, batch_size=knn_block_size)
     return features_to_metrics(fake, real, kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE, prc_k=PRC_K,
-                               dc_k=DC_K, seed=SEED,
+                               dc_k=DC_K, seed=SEED, batch_size=knn_block_size,
                                fd_infinity_sizes=FD_INF_SIZES, fd_infinity_min_fraction=FD_INF_MIN_FRACTION)
 
 

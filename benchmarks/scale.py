@@ -296,6 +296,7 @@ def child(args: argparse.Namespace) -> None:
     """One selection run in this (fresh) process; prints its result as the last line (JSON)."""
     from selection import clustered_embeddings  # the data of benchmarks/selection.py (this script's folder)
 
+    from gencurate.config.select import SelectConfig
     from gencurate.selection import kcenter_greedy
     from gencurate.selection.knn import build_ivf_index, knn_search
     from gencurate.selection.typicality import knn_distances_to_radius, knn_distances_to_typicality, typicality_greedy
@@ -318,7 +319,8 @@ def child(args: argparse.Namespace) -> None:
         out["knn_seconds"] = round(time.perf_counter() - t0, 1)
         del index
         t0 = time.perf_counter()
-        typicality_greedy(x, knn_distances_to_typicality(dist), knn_distances_to_radius(dist), args.budget)
+        typicality_greedy(x, knn_distances_to_typicality(dist), knn_distances_to_radius(dist), args.budget,
+                          diversity_strength=SelectConfig().diversity_strength)
         out["greedy_seconds"] = round(time.perf_counter() - t0, 1)
     out["self_ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out))

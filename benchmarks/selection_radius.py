@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gencurate.config import load_params
+from gencurate.config.select import SelectConfig
 from gencurate.selection import select, select_balanced
 from gencurate.selection.knn import knn_search
 from gencurate.selection.map import embeddings_to_map
@@ -91,19 +92,19 @@ def main() -> None:
         "machine": provenance() | {"note": "shared by other jobs: times are indicative, the spreads and shares are not affected"},
         "budgets": {},
     }
+    # The `select` section's defaults (seed 0, diversity_strength 1), k neighbours, this k-NN.
+    median = SelectConfig().method_options() | dict(knn_k=k, knn_distances=dist, radius_rule="knn_median")
+    by_budget = median | dict(radius_rule="budget")
     for budget in BUDGETS:
         entry = {"knn_median_radius": knn_distances_to_radius(dist),
                  "budget_neighbour": budget_neighbour(n, budget),
                  "budget_radius": embeddings_to_budget_radius(x, budget, knn_distances=dist, seed=0)}
         runs = {
-            "random": lambda b=budget: select(x, "random", b),
-            "typicality (knn_median)": lambda b=budget: select(x, "typicality", b, knn_k=k, knn_distances=dist),
-            "typicality (budget)": lambda b=budget: select(x, "typicality", b, knn_k=k, knn_distances=dist,
-                                                           radius_rule="budget"),
-            "typicality+balanced (knn_median)": lambda b=budget: select_balanced(x, groups, "typicality", b, knn_k=k,
-                                                                                  knn_distances=dist),
-            "typicality+balanced (budget)": lambda b=budget: select_balanced(x, groups, "typicality", b, knn_k=k,
-                                                                              knn_distances=dist, radius_rule="budget"),
+            "random": lambda b=budget: select(x, "random", b, **median),
+            "typicality (knn_median)": lambda b=budget: select(x, "typicality", b, **median),
+            "typicality (budget)": lambda b=budget: select(x, "typicality", b, **by_budget),
+            "typicality+balanced (knn_median)": lambda b=budget: select_balanced(x, groups, "typicality", b, **median),
+            "typicality+balanced (budget)": lambda b=budget: select_balanced(x, groups, "typicality", b, **by_budget),
         }
         for name, run in runs.items():
             start = time.perf_counter()

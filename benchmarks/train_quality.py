@@ -172,7 +172,7 @@ def score(samples: dict[str, np.ndarray]) -> dict[str, dict]:
     out = {}
     for name, images in samples.items():
         fake = embed_images(enc, images, batch_size=128, progress=False, normalise=False, num_workers=0)
-        out[name] = fd_features_to_metric(fake, real) | prc_features_to_metric(fake, real, k=3)
+        out[name] = fd_features_to_metric(fake, real) | prc_features_to_metric(fake, real, k=3, batch_size=params.evaluate.knn_block_size)
     return {name: {k: round(float(v), 5) for k, v in m.items()} | {"encoder": f"{enc.name}@{enc.input_size}"}
             for name, m in out.items()}
 

@@ -44,6 +44,17 @@ def tiny_params_dict(default_params_dict) -> dict:
     return tiny_params(default_params_dict)
 
 
+@pytest.fixture(scope="session")
+def tiny_params_factory():
+    """A callable that returns a fresh `tiny_params` dict of params.yaml per call: for module-scoped
+    fixtures, which cannot use the function-scoped `tiny_params_dict`."""
+    def make() -> dict:
+        with open(REPO_ROOT / "params.yaml") as f:
+            return tiny_params(yaml.safe_load(f))
+
+    return make
+
+
 @pytest.fixture()
 def torch_one_thread():
     """Tiny networks run on one torch thread: for them OpenMP barrier waits cost more than a second

@@ -55,7 +55,7 @@ def test_knn_replicates_with_unit_weights_equal_the_metrics():
     balls = ball_matrices(fake, real, prc_k=3, dc_k=5, batch_size=32)
     reps = knn_replicates(*balls, np.ones((1, 150), int), np.ones((1, 140), int), dc_k=5)
     metrics = features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=50, prc_k=3, dc_k=5, seed=0,
-                                  fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
+                                  fd_infinity_sizes=5, fd_infinity_min_fraction=0.25, batch_size=2048)
     for key in (K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE):
         assert reps[key][0] == pytest.approx(metrics[key], abs=1e-9), key
 
@@ -94,7 +94,7 @@ def study(generators: dict[str, list[np.ndarray]], real: np.ndarray) -> tuple[pd
             rows.append({METHOD: method, SEED: s, K.KEY_FD: fd_features_to_metric(fake, real)[K.KEY_FD]})
             replicates[method, s] = {k: np.asarray(v) for k, v in features_to_replicates(
                 fake, real, sample_copies=np.zeros(len(fake), bool), reference_copies=np.zeros(len(real), bool),
-                prc_k=3, dc_k=5, resamples=200, seed=[s, len(rows)]).items()}
+                prc_k=3, dc_k=5, resamples=200, seed=[s, len(rows)], batch_size=2048).items()}
     return pd.DataFrame(rows), replicates
 
 
@@ -121,7 +121,8 @@ def test_identical_generators_are_indistinguishable_and_a_planted_shift_is_an_or
 
 def test_replicates_are_reproducible_and_cover_every_metric():
     fake, real = gaussian(60, 4, 20), gaussian(50, 4, 21)
-    kw = dict(sample_copies=np.arange(60) < 6, reference_copies=np.arange(50) < 5, prc_k=3, dc_k=5, resamples=20)
+    kw = dict(sample_copies=np.arange(60) < 6, reference_copies=np.arange(50) < 5, prc_k=3, dc_k=5, resamples=20,
+              batch_size=2048)
     a, b = features_to_replicates(fake, real, seed=[1, 2], **kw), features_to_replicates(fake, real, seed=[1, 2], **kw)
     assert a == b and a != features_to_replicates(fake, real, seed=[1, 3], **kw)
     assert set(a) == {K.KEY_FD, K.KEY_KID_MEAN, K.KEY_KID_X1E3, K.KEY_PRECISION, K.KEY_RECALL, K.KEY_DENSITY, K.KEY_COVERAGE,

@@ -207,3 +207,42 @@ def test_ddp_spawn_on_two_cpu_processes_matches_one_process(tmp_path):
     )
     np.testing.assert_allclose(multi, single, atol=1e-5)
     assert not (tmp_path / "shards").exists()
+
+
+def test_check_features_vary_refuses_only_all_constant_columns(monkeypatch):
+    constant = np.tile(np.array([[0.0, 2.5, -1.0]], np.float32), (5, 1))  # every column constant over the rows
+    with pytest.raises(ValueError, match=r"^efficientnet-lite2 at input_size 32 gives the same features for all 5 images; "
+                                         r"set a larger encoders\.evaluation\.input_size"):
+        stage.check_features_vary(constant, encoder="efficientnet-lite2", input_size=32, role="evaluation")
+    with pytest.raises(ValueError, match="all 4 images"):
+        stage.check_features_vary(np.zeros((4, 8), np.float32), encoder="e", input_size=32, role="selection")
+    one_column_varies = constant.copy()
+    one_column_varies[3, 1] = 2.25  # one value in one column is enough
+    stage.check_features_vary(one_column_varies, encoder="e", input_size=32, role="evaluation")
+    stage.check_features_vary(constant[:1], encoder="e", input_size=32, role="evaluation")  # one row: nothing to compare
+    # The difference sits in a later chunk than the first: still found.
+    monkeypatch.setattr(stage, "VARY_CHUNK", 2)
+    late = np.zeros((7, 3), np.float32)
+    late[6, 0] = 1e-6
+    stage.check_features_vary(late, encoder="e", input_size=32, role="evaluation")
+    with pytest.raises(ValueError, match="all 7 images"):
+        stage.check_features_vary(np.zeros((7, 3), np.float32), encoder="e", input_size=32, role="evaluation")
+
+
+def test_stage_refuses_an_encoder_whose_features_are_constant(workspace, monkeypatch, capsys):
+    """Features that are the same for every image stop embed with one line naming the encoder and input_size key."""
+    import gencurate.encoders.lightning_embed as lightning_embed
+
+    def constant_features(enc, images, *, out_path, **kwargs):
+        features = np.zeros((N_IMAGES, enc.dim), np.float32)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out_path, features)
+        return features
+
+    monkeypatch.setattr(lightning_embed, "embed_with_lightning", constant_features)
+    assert cli_main(["embed", "--role", "evaluation"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "efficientnet-lite0 at input_size 64 gives the same features for all 12 images" in err
+    assert "encoders.evaluation.input_size" in err and "\n" not in err
+    paths = load_params().paths
+    assert not paths.embedding("evaluation").exists() and not paths.embedding_meta("evaluation").exists()

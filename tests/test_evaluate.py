@@ -50,7 +50,7 @@ def encoder():
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory, encoder, repo_root) -> Path:
+def template(tmp_path_factory, encoder, tiny_params_factory) -> Path:
     """A tiny study on disk, as prepare/embed/select/sample would leave it: methods random and coreset, seed 0.
 
     random's samples are exact copies of its training images (memorised); coreset's are noise.
@@ -58,9 +58,8 @@ def template(tmp_path_factory, encoder, repo_root) -> Path:
     from gencurate.encoders import embed_images
 
     root = tmp_path_factory.mktemp("evaluate-project")
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params = tiny_params_factory()
     params["study"] = {"methods": ["random", "coreset"], "seeds": [0]}
-    params["train"]["steps_by_method"] = {}  # budgets may name only study methods
     params["embed"]["batch_size"] = 32
     params["encoders"]["evaluation"] = {"name": "efficientnet-lite0", "weights": None, "input_size": 32}
     params["sample"]["num_samples"] = 30

@@ -56,7 +56,7 @@ def test_kid_on_raw_features_is_dominated_by_the_non_linear_terms():
 def test_the_suite_reports_kid_in_units_of_1e_minus_3():
     x, y = planted(1, 1.0), planted(2, 1.5)
     out = features_to_metrics(x, y, kid_subsets=3, kid_subset_size=200, prc_k=3, dc_k=5, seed=5,
-                              fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
+                              fd_infinity_sizes=5, fd_infinity_min_fraction=0.25, batch_size=2048)
     kid = kid_features_to_metric(x, y, subsets=3, subset_size=200, seed=5)
     assert K.KEY_KID_MEAN not in out and K.KEY_KID_STD not in out
     assert out[K.KEY_KID_X1E3] == pytest.approx(1e3 * kid[K.KEY_KID_MEAN], rel=1e-12)

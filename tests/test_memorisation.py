@@ -46,7 +46,7 @@ def test_nearest_neighbours_match_brute_force_whatever_the_block():
 
 def test_one_threshold_copies_score_one_and_held_out_images_score_their_control(world):
     train, reference, held_out = world["train"], world["reference"], world["held_out"]
-    to_train, _ = nearest_neighbours(reference, train)
+    to_train, _ = nearest_neighbours(reference, train, batch_size=2048)
     threshold = memorisation_threshold(to_train, quantile=0.05)
     rng = np.random.default_rng(2)
     thresholds, controls = set(), []
@@ -54,8 +54,8 @@ def test_one_threshold_copies_score_one_and_held_out_images_score_their_control(
         subset = train[rng.choice(len(train), size, replace=False)]
         # A copying generator: its training images plus tiny noise, as many samples as the reference.
         copies = subset[rng.integers(0, size, 400)] + rng.normal(0, 1e-4, (400, 6)).astype(np.float32)
-        copying = memorisation_features_to_metric(copies, reference, subset, threshold=threshold)
-        fresh = memorisation_features_to_metric(held_out, reference, subset, threshold=threshold)
+        copying = memorisation_features_to_metric(copies, reference, subset, threshold=threshold, batch_size=2048)
+        fresh = memorisation_features_to_metric(held_out, reference, subset, threshold=threshold, batch_size=2048)
         assert copying[K.KEY_MEMORISATION] == 1.0
         assert copying[K.KEY_MEMORISATION_EXCESS] > 0.9
         # A generator returning held-out real images copies nothing: it scores about its control.

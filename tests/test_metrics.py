@@ -145,7 +145,7 @@ def test_density_coverage_hand_case(batch_size):
 
 def test_identical_sets_have_precision_recall_coverage_one():
     x = gaussian(300, 16, 12)
-    prc, dc = prc_features_to_metric(x, x), dc_features_to_metric(x, x)
+    prc, dc = prc_features_to_metric(x, x, k=3, batch_size=2048), dc_features_to_metric(x, x, k=5, batch_size=2048)
     assert prc[K.KEY_PRECISION] == prc[K.KEY_RECALL] == dc[K.KEY_COVERAGE] == 1.0
     # Open ball i holds x_i and its k - 1 nearest neighbours (the k-th lies on the boundary): density = 1,
     # up to a few boundary points whose two distance computations differ in the last bit.
@@ -154,16 +154,16 @@ def test_identical_sets_have_precision_recall_coverage_one():
 
 def test_swapping_real_and_fake_swaps_precision_and_recall():
     real, fake = gaussian(300, 8, 13), gaussian(250, 8, 14, shift=0.4, scale=0.6)
-    a, b = prc_features_to_metric(fake, real), prc_features_to_metric(real, fake)
+    a, b = prc_features_to_metric(fake, real, k=3, batch_size=2048), prc_features_to_metric(real, fake, k=3, batch_size=2048)
     assert a[K.KEY_PRECISION] == b[K.KEY_RECALL] and a[K.KEY_RECALL] == b[K.KEY_PRECISION]
     assert a[K.KEY_PRECISION] > a[K.KEY_RECALL]  # a narrow fake set: high fidelity, low diversity
 
 
 def test_precision_drops_for_far_samples_and_density_exceeds_one_for_a_dense_core():
     real = gaussian(400, 8, 15)
-    assert prc_features_to_metric(real + 10, real)[K.KEY_PRECISION] == 0.0
+    assert prc_features_to_metric(real + 10, real, k=3, batch_size=2048)[K.KEY_PRECISION] == 0.0
     core = gaussian(400, 8, 16, scale=0.2)   # samples crowd the densest real region
-    assert dc_features_to_metric(core, real)[K.KEY_DENSITY] > 1.5
+    assert dc_features_to_metric(core, real, k=5, batch_size=2048)[K.KEY_DENSITY] > 1.5
 
 
 # --- the suite -------------------------------------------------------------------------------
@@ -173,13 +173,14 @@ FD_INF = dict(fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
 
 def test_suite_equals_the_single_metric_functions():
     real, fake = gaussian(300, 12, 19), gaussian(280, 12, 20, shift=0.2)
-    out = features_to_metrics(fake, real, kid_subsets=5, kid_subset_size=100, prc_k=3, dc_k=5, seed=3, **FD_INF)
+    out = features_to_metrics(fake, real, kid_subsets=5, kid_subset_size=100, prc_k=3, dc_k=5, seed=3, batch_size=2048,
+                              **FD_INF)
     kid = kid_features_to_metric(fake, real, subsets=5, subset_size=100, seed=3)
     expected = {
         **fd_infinity_features_to_metric(fake, real, seed=3, **FD_INF_FIT),
         K.KEY_KID_X1E3: 1e3 * kid[K.KEY_KID_MEAN], K.KEY_KID_X1E3_STD: 1e3 * kid[K.KEY_KID_STD],
-        **prc_features_to_metric(fake, real, k=3),
-        **dc_features_to_metric(fake, real, k=5),
+        **prc_features_to_metric(fake, real, k=3, batch_size=2048),
+        **dc_features_to_metric(fake, real, k=5, batch_size=2048),
     }
     assert out.keys() == expected.keys()
     for key, value in expected.items():
@@ -207,4 +208,4 @@ def test_suite_does_not_depend_on_batch_size():
 )
 def test_bad_inputs_are_clear_errors(fake, real, message):
     with pytest.raises(ValueError, match=message):
-        features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=2, prc_k=3, dc_k=5, seed=0, **FD_INF)
+        features_to_metrics(fake, real, kid_subsets=1, kid_subset_size=2, prc_k=3, dc_k=5, seed=0, batch_size=2048, **FD_INF)

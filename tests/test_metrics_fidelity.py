@@ -104,7 +104,7 @@ def test_torch_fidelity_through_our_registered_encoder_matches_our_stage_path(li
     ours = features_to_metrics(embed_images(lite0, fake, batch_size=128, num_workers=0, progress=False, normalise=False),
                                embed_images(lite0, real, batch_size=128, num_workers=0, progress=False, normalise=False),
                                kid_subsets=5, kid_subset_size=16, prc_k=3, dc_k=5, seed=3,
-                               fd_infinity_sizes=5, fd_infinity_min_fraction=0.25)
+                               fd_infinity_sizes=5, fd_infinity_min_fraction=0.25, batch_size=2048)
     assert theirs[K.KEY_FD] > 0.05  # a real encoder tells blobs from stripes ...
     assert 0.2 < theirs[K.KEY_PRECISION] < 0.8  # ... so about the blob half of the samples is "precise"
     assert ours[K.KEY_FD] == pytest.approx(theirs[K.KEY_FD], rel=1e-3)
@@ -116,13 +116,14 @@ def test_torch_fidelity_through_our_registered_encoder_matches_our_stage_path(li
 def test_inception_metrics_without_weights_is_one_clear_error():
     fake, real = image_sets(8)
     with pytest.raises(ValueError, match="set evaluate.inception_weights") as err:
-        fidelity.inception_metrics(fake, real, weights_path=None, isc_splits=2)
+        fidelity.inception_metrics(fake, real, weights_path=None, isc_splits=2, batch_size=64)
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match="is not a file"):
-        fidelity.inception_metrics(fake, real, weights_path="/nonexistent/weights-inception.pth", isc_splits=2)
+        fidelity.inception_metrics(fake, real, weights_path="/nonexistent/weights-inception.pth", isc_splits=2,
+                                   batch_size=64)
     with pytest.raises(ValueError, match="set evaluate.inception_weights"):
         fidelity.fidelity_metrics(fake, real, feature_extractor=fidelity.INCEPTION, kid_subsets=2, kid_subset_size=4,
-                                  prc_k=3, seed=0)
+                                  prc_k=3, seed=0, batch_size=64)
 
 
 @pytest.mark.slow
@@ -141,10 +142,10 @@ def test_inception_metrics_run_torch_fidelity_on_a_local_weights_file(tmp_path, 
     original_load = torch.load
     monkeypatch.setattr(torch, "load", lambda f, *a, **k: loaded.append(str(f)) or original_load(f, *a, **k))
     fake, real = image_sets(4)
-    same = fidelity.inception_metrics(real, real, weights_path=str(weights), isc_splits=2, cuda=False)
+    same = fidelity.inception_metrics(real, real, weights_path=str(weights), isc_splits=2, cuda=False, batch_size=64)
     assert loaded == [str(weights)]
     assert abs(same[K.KEY_FD_INCEPTION]) < 1e-6
-    other = fidelity.inception_metrics(fake, real, weights_path=str(weights), isc_splits=2, cuda=False)
+    other = fidelity.inception_metrics(fake, real, weights_path=str(weights), isc_splits=2, cuda=False, batch_size=64)
     assert np.isfinite(other[K.KEY_FD_INCEPTION])
     # The Inception Score is torch-fidelity's, of the samples alone (>= 1 by definition: exp of a mean KL).
     theirs = torch_fidelity.calculate_metrics(

@@ -85,11 +85,11 @@ def test_squared_distance_blocks_cover_the_matrix_once():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: knn_radii(points(3, 2, 0), k=3), "at least 4 points"),
-        (lambda: nearest_distances(points(3, 2, 0), points(4, 3, 1)), "dims"),
+        (lambda: knn_radii(points(3, 2, 0), k=3, batch_size=2048), "at least 4 points"),
+        (lambda: nearest_distances(points(3, 2, 0), points(4, 3, 1), batch_size=2048), "dims"),
         (lambda: nearest_distances(points(3, 2, 0), points(4, 2, 1), batch_size=0), "batch_size"),
-        (lambda: nearest_distances(np.array([[True, False]]), points(4, 2, 1)), "real-valued"),
-        (lambda: ball_statistics(points(3, 2, 0), points(4, 2, 1), sq_radii_b=np.ones(3)), "sq_radii_b"),
+        (lambda: nearest_distances(np.array([[True, False]]), points(4, 2, 1), batch_size=2048), "real-valued"),
+        (lambda: ball_statistics(points(3, 2, 0), points(4, 2, 1), sq_radii_b=np.ones(3), batch_size=2048), "sq_radii_b"),
     ],
 )
 def test_bad_arguments_are_clear_errors(call, message):

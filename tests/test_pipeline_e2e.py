@@ -55,8 +55,8 @@ def assert_up_to_date(status: str) -> None:
     assert all(line.startswith("weights@") or line == "always changed" for line in lines), status
 
 
-def tiny_params(root: Path) -> dict:
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+def study_params(params: dict) -> dict:
+    """The shared tiny params (`tiny_params_factory`) with this study's image folder, methods and sizes."""
     params["study"] = {"methods": METHODS, "seeds": [0]}
     params["prepare"].update(source="images", image_size=16, channels=1, use_source_split=False,
                              reference_fraction=0.3, workers=1, near_duplicate_distance=-1)
@@ -68,7 +68,6 @@ def tiny_params(root: Path) -> dict:
     params["train"].update(steps=6, batch_size=8, warmup_steps=2, log_every_n_steps=2, ema_decay=0.0,
                            sample_every_n_steps=3, checkpoint_every_n_steps=3, eval_every_n_steps=3,
                            eval_num_samples=8, eval_bootstrap_rounds=3, steps_by_method={"full": 9})
-    params["train"]["unet"].update(base_channels=8, channel_mults=[1, 2], num_res_blocks=1, attention_resolutions=[])
     params["sample"].update(num_samples=24, steps=3, batch_size=12)
     params["evaluate"].update(num_samples=24, kid_subsets=4, kid_subset_size=12, knn_block_size=64,
                               embed_batch_size=64)
@@ -87,7 +86,7 @@ def write_image_folder(root: Path, n_per_class: int = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def study_repo(tmp_path_factory) -> Path:
+def study_repo(tmp_path_factory, tiny_params_factory) -> Path:
     root = tmp_path_factory.mktemp("study")
     for name in ("dvc.yaml", "pyproject.toml", ".gitignore", ".dvcignore"):
         shutil.copy(REPO_ROOT / name, root / name)
@@ -96,7 +95,7 @@ def study_repo(tmp_path_factory) -> Path:
     (root / "reports" / "human").mkdir(parents=True)
     (root / "reports" / "human" / ".gitkeep").touch()
     write_image_folder(root)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(root), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(study_params(tiny_params_factory()), sort_keys=False))
     git("init", "-q", cwd=root)
     git("config", "user.email", "ci@example.com", cwd=root)
     git("config", "user.name", "ci", cwd=root)

@@ -52,7 +52,7 @@ def test_pixel_control_needs_no_weights_and_detects_a_planted_shift(monkeypatch)
     like, shifted = blobs(120, 4), blobs(120, 5, brightness=0.15)  # same blobs on a lighter background
     space = fit_pixel_space(train, rows=np.arange(len(train)), max_side=32, components=32, max_images=300, seed=0)
     kw = dict(kid_subsets=5, kid_subset_size=60, prc_k=3, dc_k=5, fd_infinity_sizes=5, fd_infinity_min_fraction=0.25,
-              seed=0)
+              seed=0, batch_size=2048)
     real = space.features(reference)
     good = prefixed(features_to_metrics(space.features(like), real, **kw))
     bad = prefixed(features_to_metrics(space.features(shifted), real, **kw))

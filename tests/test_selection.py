@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
+from gencurate.config.select import SelectConfig
 from gencurate.selection import METHODS, kcenter_greedy, select, select_in_order
 from gencurate.selection.knn import knn_search
 from gencurate.selection.typicality import (
     EPS, embeddings_to_typicality, knn_distances_to_radius, knn_distances_to_typicality, typicality_greedy,
 )
+
+
+def options(**overrides) -> dict:
+    """`select`'s keyword arguments at the `select` params section's defaults, with `overrides`."""
+    return SelectConfig().method_options() | overrides
+
 
 SIZES = (60, 50, 40, 30, 20)
 
@@ -71,20 +78,20 @@ def test_coreset_takes_every_far_outlier_before_any_cluster_point(seed):
     position = {int(row): i for i, row in enumerate(order)}
     first_cluster_pick = min(i for i, row in enumerate(order) if i > 0 and cluster[row] >= 0)  # after the seeded start
     assert all(position[o] < first_cluster_pick for o in outliers)
-    assert set(select(x, "coreset", 5, seed=seed)) >= set(outliers)
+    assert set(select(x, "coreset", 5, **options(seed=seed))) >= set(outliers)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_coreset_never_takes_twins_while_clusters_have_room(seed):
     x, _, _, twins = planted(seed)
-    picked = set(select(x, "coreset", 60, seed=seed).tolist())
+    picked = set(select(x, "coreset", 60, **options(seed=seed)).tolist())
     assert not any(a in picked and b in picked for a, b in twins)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_typicality_takes_no_outlier_and_no_twins(seed):
     x, cluster, outliers, twins = planted(seed)
-    picked = select(x, "typicality", 60, knn_k=10)
+    picked = select(x, "typicality", 60, **options(knn_k=10))
     assert not set(picked) & set(outliers)
     assert not any(a in picked and b in picked for a, b in twins)
     gaps = np.linalg.norm(x[picked, None] - x[None, picked], axis=-1) + np.eye(len(picked)) * 1e9
@@ -93,7 +100,7 @@ def test_typicality_takes_no_outlier_and_no_twins(seed):
     assert set(cluster[picked]) == set(range(len(SIZES)))
     # The first pick is the most typical row.
     typ, _ = embeddings_to_typicality(x, 10)
-    assert select_in_order(x, "typicality", 3, knn_k=10)[0] == np.argmax(typ)
+    assert select_in_order(x, "typicality", 3, **options(knn_k=10))[0] == np.argmax(typ)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -103,14 +110,14 @@ def test_typiclust_covers_every_cluster_of_reasonable_size(seed):
     x = np.concatenate([x, tiny.astype(np.float32)])
     cluster = np.concatenate([cluster, np.full(3, -2)])
     # 12 clusters >= 5 clusters + 4 outliers + the tiny group: k-means++ gives each its own.
-    picked = select(x, "typiclust", 12, seed=seed, min_cluster_size=5)
+    picked = select(x, "typiclust", 12, **options(seed=seed, min_cluster_size=5))
     assert set(cluster[picked]) == set(range(len(SIZES))), "every large cluster, nothing from small ones"
     assert len(set(picked)) == 12
 
 
 def test_typiclust_meets_budget_beyond_large_clusters():
     x, *_ = planted(0)
-    picked = select(x, "typiclust", len(x) - 1, min_cluster_size=1000)  # every cluster "small"
+    picked = select(x, "typiclust", len(x) - 1, **options(min_cluster_size=1000))  # every cluster "small"
     assert len(np.unique(picked)) == len(x) - 1
 
 
@@ -119,20 +126,20 @@ def test_random_is_uniform_over_seeds():
     x = np.zeros((n, 2), dtype=np.float32)
     counts = np.zeros(n)
     for seed in range(seeds):
-        picked = select(x, "random", budget, seed=seed)
+        picked = select(x, "random", budget, **options(seed=seed))
         assert len(np.unique(picked)) == budget
         counts[picked] += 1
     assert chisquare(counts).pvalue > 1e-3
     # Pairs too: co-occurrence of rows 0 and 1 matches C(18,3)/C(20,5) = budget(budget-1)/(n(n-1)).
-    together = sum(set(select(x, "random", budget, seed=s)) >= {0, 1} for s in range(seeds))
+    together = sum(set(select(x, "random", budget, **options(seed=s))) >= {0, 1} for s in range(seeds))
     assert abs(together / seeds - budget * (budget - 1) / (n * (n - 1))) < 0.02
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_sorted_unique_int64_and_repeatable(method):
     x, *_ = planted(1)
-    a = select(x, method, 30, seed=3, knn_k=7)
-    b = select(x.copy(), method, 30, seed=3, knn_k=7)
+    a = select(x, method, 30, **options(seed=3, knn_k=7))
+    b = select(x.copy(), method, 30, **options(seed=3, knn_k=7))
     assert a.dtype == np.int64 and np.array_equal(a, b)
     assert np.all(np.diff(a) > 0)
     assert len(a) == (len(x) if method == "full" else 30)
@@ -140,23 +147,23 @@ def test_sorted_unique_int64_and_repeatable(method):
 
 def test_seed_changes_random_and_coreset_start_only():
     x, *_ = planted(2)
-    assert not np.array_equal(select(x, "random", 30, seed=0), select(x, "random", 30, seed=1))
+    assert not np.array_equal(select(x, "random", 30, **options(seed=0)), select(x, "random", 30, **options(seed=1)))
     starts = [kcenter_greedy(x, 2, seed=s)[0] for s in (0, 1)]
     assert starts == [np.random.default_rng(s).integers(len(x)) for s in (0, 1)] and starts[0] != starts[1]
-    assert np.array_equal(select(x, "typicality", 30, seed=0), select(x, "typicality", 30, seed=1))
+    assert np.array_equal(select(x, "typicality", 30, **options(seed=0)), select(x, "typicality", 30, **options(seed=1)))
 
 
 def test_input_dtype_and_layout_do_not_matter():
     x, *_ = planted(3)
-    ref = select(x, "coreset", 25, seed=1)
-    assert np.array_equal(select(x.astype(np.float64), "coreset", 25, seed=1), ref)
-    assert np.array_equal(select(np.asfortranarray(x), "coreset", 25, seed=1), ref)
+    ref = select(x, "coreset", 25, **options(seed=1))
+    assert np.array_equal(select(x.astype(np.float64), "coreset", 25, **options(seed=1)), ref)
+    assert np.array_equal(select(np.asfortranarray(x), "coreset", 25, **options(seed=1)), ref)
 
 
 def test_budget_equal_to_n_takes_everything():
     x, *_ = planted(0)
     for method in ("random", "coreset", "typicality", "typiclust"):
-        assert np.array_equal(select(x, method, len(x)), np.arange(len(x)))
+        assert np.array_equal(select(x, method, len(x), **options()), np.arange(len(x)))
 
 
 @pytest.mark.parametrize(
@@ -177,7 +184,7 @@ def test_bad_arguments_are_one_line_value_errors(kwargs, message):
     x = np.random.default_rng(0).standard_normal((10, 3)).astype(np.float32)
     args = {"method": "coreset", "budget": 3} | kwargs
     with pytest.raises(ValueError) as err:
-        select(x, args.pop("method"), args.pop("budget"), **args)
+        select(x, args.pop("method"), args.pop("budget"), **options(**args))
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -187,15 +194,26 @@ def test_non_finite_rows_are_named(bad):
     x[7, 1] = bad
     for method in METHODS:
         with pytest.raises(ValueError, match="embeddings row 7 contains NaN or inf"):
-            select(x, method, 3)
+            select(x, method, 3, **options())
 
 
 @pytest.mark.parametrize("shape", [(5,), (0, 3), (4, 0), (2, 3, 4)])
 def test_bad_shapes(shape):
     with pytest.raises(ValueError, match="non-empty \\(N, D\\) array"):
-        select(np.zeros(shape, dtype=np.float32), "random", 1)
+        select(np.zeros(shape, dtype=np.float32), "random", 1, **options())
 
 
 def test_non_numeric_embeddings():
     with pytest.raises(ValueError, match="must be numeric"):
-        select(np.array([["a", "b"]]), "random", 1)
+        select(np.array([["a", "b"]]), "random", 1, **options())
+
+
+def test_method_options_carry_every_select_param_the_methods_take():
+    cfg = SelectConfig(seed=7, knn_k=9, diversity_strength=2.5, typiclust_min_cluster_size=3, typicality_radius="budget",
+                       clusters=4, prototypes_keep="hard")
+    assert cfg.method_options() == dict(seed=7, knn_k=9, diversity_strength=2.5, min_cluster_size=3, radius_rule="budget",
+                                        n_clusters=4, prototypes_keep="hard")
+    x, *_ = planted(0)
+    # Every key is a keyword select() accepts: the options alone run each method.
+    for method in METHODS:
+        assert len(select(x, method, 20, **cfg.method_options())) == (len(x) if method == "full" else 20)

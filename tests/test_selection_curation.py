@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from gencurate.config.select import SelectConfig
 from gencurate.selection import METHODS, FULL, select, select_balanced
 from gencurate.selection.balanced import split_budget
 from gencurate.selection.gallery import N_LEAST_TYPICAL, N_RANDOM, images_to_mosaic, picks_to_gallery_rows
@@ -22,6 +23,12 @@ from gencurate.selection.stats import MAX_MIN_RATIO, NORMALISED_ENTROPY, counts_
 from gencurate.selection.typicality import (
     budget_neighbour, embeddings_to_budget_radius, knn_distances_to_typicality,
 )
+
+
+def options(**overrides) -> dict:
+    """`select`'s keyword arguments at the `select` params section's defaults, with `overrides`."""
+    return SelectConfig().method_options() | overrides
+
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -55,20 +62,20 @@ def _imbalanced(seed=0):
 @pytest.mark.parametrize("method", [m for m in METHODS if m != FULL])
 def test_balance_by_labels_picks_equally_per_class_for_every_method(method):
     x, labels = _imbalanced()
-    picks = select_balanced(x, labels, method, 30, knn_k=5, seed=0, min_cluster_size=2, n_clusters=3)
+    picks = select_balanced(x, labels, method, 30, **options(knn_k=5, seed=0, min_cluster_size=2, n_clusters=3))
     assert len(picks) == 30 and len(np.unique(picks)) == 30
     # 10 each, the 8-row class capped at 8, its 2 spare picks redistributed: 11 and 11
     assert np.bincount(labels[picks], minlength=3).tolist() == [11, 8, 11]
-    again = select_balanced(x, labels, method, 30, knn_k=5, seed=0, min_cluster_size=2, n_clusters=3)
+    again = select_balanced(x, labels, method, 30, **options(knn_k=5, seed=0, min_cluster_size=2, n_clusters=3))
     assert np.array_equal(picks, again)
 
 
 def test_balanced_typicality_within_a_class_is_typicality_on_that_class():
     x, labels = _imbalanced()
     dist, _ = knn_search(x, 5, desc=None)
-    picks = select_balanced(x, labels, "typicality", 30, knn_k=5, knn_distances=dist)
+    picks = select_balanced(x, labels, "typicality", 30, **options(knn_k=5, knn_distances=dist))
     rows = np.flatnonzero(labels == 0)
-    alone = rows[select(x[rows], "typicality", 11, knn_k=5, knn_distances=np.ascontiguousarray(dist[rows]))]
+    alone = rows[select(x[rows], "typicality", 11, **options(knn_k=5, knn_distances=np.ascontiguousarray(dist[rows])))]
     assert set(picks[labels[picks] == 0]) == set(alone)
 
 
@@ -82,7 +89,7 @@ def test_prototypes_pick_the_points_nearest_their_planted_centroid():
     assert set(easy) == set(np.argsort(distance)[:12])
     hard = prototypes(x, 12, n_clusters=3, keep="hard", seed=0)
     assert set(hard) == set(np.argsort(distance)[-12:])
-    assert set(select(x, "prototypes", 12, n_clusters=3)) == set(easy)
+    assert set(select(x, "prototypes", 12, **options(n_clusters=3))) == set(easy)
 
 
 def _planted_duplicates(seed=0):
@@ -146,8 +153,8 @@ def test_budget_radius_is_the_median_distance_to_the_n_over_budget_th_neighbour(
 def test_budget_radius_spreads_small_budgets_more():
     x, _ = _imbalanced()
     dist, _ = knn_search(x, 5, desc=None)
-    median = select(x, "typicality", 8, knn_k=5, knn_distances=dist)
-    budget = select(x, "typicality", 8, knn_k=5, knn_distances=dist, radius_rule="budget")
+    median = select(x, "typicality", 8, **options(knn_k=5, knn_distances=dist))
+    budget = select(x, "typicality", 8, **options(knn_k=5, knn_distances=dist, radius_rule="budget"))
 
     def spacing(p):
         d = np.linalg.norm(x[p][:, None] - x[p][None], axis=-1) + np.eye(len(p)) * 9
@@ -193,6 +200,6 @@ def test_tsne_map_below_the_threshold_is_deterministic_and_byte_stable(tmp_path)
     d = np.linalg.norm(coords[:, None] - coords[None], axis=-1) + np.eye(len(x)) * 1e9
     assert (labels[d.argmin(1)] == labels).mean() > 0.95
     selections = {"random": np.arange(0, 98, 7)}
-    figure_to_png(selections_to_map_figure(coords, selections, np.array([1]), projection=projection), tmp_path / "a.png", dpi=100)
-    figure_to_png(selections_to_map_figure(again, selections, np.array([1]), projection=projection), tmp_path / "b.png", dpi=100)
+    figure_to_png(selections_to_map_figure(coords, selections, np.array([1]), seed=0, projection=projection), tmp_path / "a.png", dpi=100)
+    figure_to_png(selections_to_map_figure(again, selections, np.array([1]), seed=0, projection=projection), tmp_path / "b.png", dpi=100)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

@@ -11,10 +11,16 @@ from threadpoolctl import threadpool_limits
 
 import gencurate.selection.distance as distance
 import gencurate.selection.knn as knn
+from gencurate.config.select import SelectConfig
 from gencurate.selection import METHODS, kcenter_greedy, select, select_in_order
 from gencurate.selection.knn import build_ivf_index, knn_search
 from gencurate.selection.typicality import EPS
 from gencurate.selection.typiclust import embeddings_to_clusters, typiclust
+
+
+def options(**overrides) -> dict:
+    """`select`'s keyword arguments at the `select` params section's defaults, with `overrides`."""
+    return SelectConfig().method_options() | overrides
 
 
 def mixture(n: int, dim: int, centres: int, seed: int) -> np.ndarray:
@@ -67,7 +73,7 @@ def test_coreset_matches_brute_force(seed):
 def test_typicality_matches_brute_force(seed, k, strength):
     x = mixture(300, 16, 6, seed)
     ref = typicality_reference(x, 60, k, strength)
-    assert select_in_order(x, "typicality", 60, knn_k=k, diversity_strength=strength).tolist() == ref
+    assert select_in_order(x, "typicality", 60, **options(knn_k=k, diversity_strength=strength)).tolist() == ref
 
 
 def test_float32_near_ties_are_decided_exactly():
@@ -82,7 +88,7 @@ def test_float32_near_ties_are_decided_exactly():
     assert np.ptp(np.sort(norms)[-2:]) < 1e-6  # the near-tie is real
     assert kcenter_greedy(x, 40, seed=seed).tolist() == coreset_reference(x, 40, seed)
     ref = typicality_reference(x, 40, 10, 1.0)
-    assert select_in_order(x, "typicality", 40, knn_k=10).tolist() == ref
+    assert select_in_order(x, "typicality", 40, **options(knn_k=10)).tolist() == ref
 
 
 def test_knn_matches_brute_force_with_duplicates():
@@ -121,11 +127,13 @@ def test_more_duplicates_than_k():
 def test_ivf_with_every_list_probed_is_exact():
     x = mixture(2000, 16, 10, 3)
     exact, _ = knn_search(x, 5, desc=None)
-    ivf, _ = knn_search(x, 5, nlist=16, nprobe=16, desc=None)
+    ivf, _ = knn_search(x, 5, nlist=16, nprobe=16, seed=0, desc=None)
     np.testing.assert_array_equal(ivf, exact)
-    assert build_ivf_index(x, nlist=16, nprobe=2).nprobe == 2
+    assert build_ivf_index(x, nlist=16, nprobe=2, seed=0).nprobe == 2
     with pytest.raises(ValueError, match="nprobe must be in"):
-        build_ivf_index(x, nlist=16, nprobe=17)
+        build_ivf_index(x, nlist=16, nprobe=17, seed=0)
+    with pytest.raises(ValueError, match="an IVF index \\(nlist\\) needs nprobe and seed"):
+        knn_search(x, 5, nlist=16, desc=None)
 
 
 def test_typiclust_picks_the_most_typical_row_of_each_cluster_largest_first():
@@ -171,7 +179,7 @@ def test_identical_across_thread_counts(method, monkeypatch):
         for threads in (1, 2):
             monkeypatch.setattr(distance, "cpu_count", lambda threads=threads: threads)
             with _set_threads(threads):
-                results.append(select(x, method, 150, seed=4, knn_k=20))
+                results.append(select(x, method, 150, **options(seed=4, knn_k=20)))
     finally:
         faiss.omp_set_num_threads(before[0])
         torch.set_num_threads(before[1])

@@ -60,18 +60,18 @@ def test_map_and_figure(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 6)).astype(np.float32)
     x[:, 0] *= 10  # the first principal component is the first axis
-    coords, projection = embeddings_to_map(x)
+    coords, projection = embeddings_to_map(x, seed=0, tsne_max=0)
     assert projection == "PCA"
     assert coords.shape == (300, 2)
     assert abs(np.corrcoef(coords[:, 0], x[:, 0])[0, 1]) > 0.99
-    assert embeddings_to_map(x[:, :1])[0].shape == (300, 2)
+    assert embeddings_to_map(x[:, :1], seed=0, tsne_max=0)[0].shape == (300, 2)
     selections = {"full": np.arange(300), "random": np.arange(0, 300, 10), "coreset": np.arange(5)}
-    fig = selections_to_map_figure(coords, selections, np.array([1, 2]))
+    fig = selections_to_map_figure(coords, selections, np.array([1, 2]), seed=0, projection=projection)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["full (300 of 300)", "random (30 of 300)", "coreset (5 of 300)"]
     figure_to_png(fig, tmp_path / "map.png", dpi=100)
     first = (tmp_path / "map.png").read_bytes()
-    figure_to_png(selections_to_map_figure(coords, selections, np.array([1, 2])), tmp_path / "again.png", dpi=100)
+    figure_to_png(selections_to_map_figure(coords, selections, np.array([1, 2]), seed=0, projection=projection), tmp_path / "again.png", dpi=100)
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "again.png").read_bytes() == first
 
 

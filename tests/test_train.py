@@ -272,7 +272,7 @@ def tiny_curve(every_n_steps=4, **overrides):
     validation = project_pixels(np.roll(toy_images(n=8), 1, axis=2))  # shifted squares: not the training images
     values = {"every_n_steps": every_n_steps, "num_samples": 10, "sampler": "ddim", "sampler_steps": 3, "eta": 0.0,
               "batch_size": 4, "seed": 0, "embed": project_pixels, "validation": validation, "prc_k": 3,
-              "bootstrap_rounds": 4, "encoder": "pixels"}
+              "knn_block_size": 2048, "bootstrap_rounds": 4, "encoder": "pixels"}
     return ValidationCurve(**(values | overrides))
 
 
@@ -304,7 +304,7 @@ def test_curve_logs_its_steps_and_its_last_fd_is_the_evaluate_fd_of_the_final_mo
     np.testing.assert_array_equal(samples, curve.last_samples)
     # ... and the evaluate stage's metric function on the same features gives the curve's last values
     fake = project_pixels(samples)
-    final = fd_features_to_metric(fake, curve.validation) | prc_features_to_metric(fake, curve.validation, k=3)
+    final = fd_features_to_metric(fake, curve.validation) | prc_features_to_metric(fake, curve.validation, k=3, batch_size=2048)
     assert fd[-1]["fd"] == final["fd"]
     assert curve_rows(tmp_path, "curve", "precision")[-1]["precision"] == final["precision"]
     assert curve_rows(tmp_path, "curve", "recall")[-1]["recall"] == final["recall"]

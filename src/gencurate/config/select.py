@@ -28,6 +28,12 @@ class SelectConfig:
     semdedup_clusters: int = 10  # k-means clusters within which SemDeDup compares
     map_tsne_max: int = 5000  # the selection map is a t-SNE up to this many train images, PCA above
 
+    def method_options(self) -> dict:
+        """The keyword arguments `gencurate.selection.select` / `select_balanced` take from this section."""
+        return dict(seed=self.seed, knn_k=self.knn_k, diversity_strength=self.diversity_strength,
+                    min_cluster_size=self.typiclust_min_cluster_size, radius_rule=self.typicality_radius,
+                    n_clusters=self.clusters, prototypes_keep=self.prototypes_keep)
+
     def __post_init__(self) -> None:
         require(self.budget >= 1, "select.budget", "must be >= 1")
         require(self.knn_k >= 1, "select.knn_k", "must be >= 1")

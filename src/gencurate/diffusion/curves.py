@@ -58,14 +58,14 @@ class ValidationCurve(L.Callback):
     with dvclive's step = optimizer steps done; FD_BOOTSTRAP_STD_KEY at the last point.
 
     embed: uint8 images [N x H x W x C] -> features [N x D], in the space of `validation` [V x D].
-    `sampler`, `sampler_steps`, `eta`, `batch_size`, `seed` are the `sample` section's; `prc_k` the
-    `evaluate` section's. After the last point `last_samples` / `last_features` hold what it scored.
+    `sampler`, `sampler_steps`, `eta`, `batch_size`, `seed` are the `sample` section's; `prc_k` and
+    `knn_block_size` the `evaluate` section's. After the last point `last_samples` / `last_features` hold what it scored.
     """
 
     def __init__(
         self, *, every_n_steps: int, num_samples: int, sampler: str, sampler_steps: int, eta: float,
         batch_size: int, seed: int, embed: Callable[[np.ndarray], np.ndarray], validation: np.ndarray,
-        prc_k: int, bootstrap_rounds: int, encoder: str,
+        prc_k: int, knn_block_size: int, bootstrap_rounds: int, encoder: str,
     ) -> None:
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
@@ -76,6 +76,7 @@ class ValidationCurve(L.Callback):
         self.sampler, self.sampler_steps, self.eta = sampler, sampler_steps, eta
         self.batch_size, self.seed, self.embed, self.validation = batch_size, seed, embed, validation
         self.prc_k, self.bootstrap_rounds, self.encoder = prc_k, bootstrap_rounds, encoder
+        self.knn_block_size = knn_block_size  # bounds the k-NN blocks' memory (left out of settings(), as batch_size is)
         self.last_samples: np.ndarray | None = None
         self.last_features: np.ndarray | None = None
 
@@ -100,7 +101,7 @@ class ValidationCurve(L.Callback):
         pl_module.ema_model.train(was_training)
         features = self.embed(samples)
         values = {**fd_features_to_metric(features, self.validation),
-                  **prc_features_to_metric(features, self.validation, k=self.prc_k)}
+                  **prc_features_to_metric(features, self.validation, k=self.prc_k, batch_size=self.knn_block_size)}
         return samples, features, values
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from gencurate.arrays import check_image_array
 from gencurate.io import read_ids, read_npy
 
 DATA_STREAM = 0  # first SeedSequence word: keeps the data order apart from the per-step noise stream
@@ -112,8 +113,7 @@ class ImageBatches(Dataset):
     array returns a whole batch (no per-item collation)."""
 
     def __init__(self, images: np.ndarray) -> None:
-        if images.ndim != 4 or images.dtype != np.uint8:
-            raise ValueError(f"training images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+        check_image_array(images, where="training images")
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
     def __len__(self) -> int:

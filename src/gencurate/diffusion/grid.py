@@ -9,14 +9,17 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from gencurate.arrays import check_image_array
+
 GRID_SIDE = 8  # 8 x 8 = 64 images
 MIN_CELL_PIXELS = 80  # upscale until each image is at least this many pixels wide
 
 
 def images_to_grid(images: np.ndarray, *, nrow: int = GRID_SIDE, min_cell: int = MIN_CELL_PIXELS) -> Image.Image:
     """uint8 [N x H x W x C] (C = 1 or 3) -> a PIL image of the first nrow^2 images, nrow per row."""
-    if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3) or len(images) == 0:
-        raise ValueError(f"grid needs uint8 images (N, H, W, 1 or 3), got {images.dtype} {images.shape}")
+    check_image_array(images, where="sample grid")
+    if len(images) == 0:
+        raise ValueError("sample grid: no images")
     scale = max(1, math.ceil(min_cell / images.shape[1]))
     batch = torch.from_numpy(np.ascontiguousarray(images[: nrow * nrow])).permute(0, 3, 1, 2)
     batch = batch.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)  # nearest-neighbour

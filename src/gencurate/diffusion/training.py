@@ -17,6 +17,7 @@ from dvclive.lightning import DVCLiveLogger
 from dvclive.plots import Metric
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
+from gencurate.arrays import check_image_array
 from gencurate.config import TrainConfig
 from gencurate.diffusion.callbacks import SampleGridLogger, StepProgressBar
 from gencurate.diffusion.curves import EVAL_PREFIX, ValidationCurve
@@ -99,8 +100,7 @@ def train_diffusion(
     logs (loss, lr, sample grids and, with `curve`, validation curves) into `log_dir`. The caller
     writes model.ckpt from the result.
     """
-    if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3):
-        raise ValueError(f"training images must be uint8 (N, H, W, 1 or 3), got {images.dtype} {images.shape}")
+    check_image_array(images, where="training images")
     if images.shape[1] != images.shape[2]:
         raise ValueError(f"training images must be square, got {images.shape[1]}x{images.shape[2]}")
     image_shape = tuple(int(s) for s in images.shape[1:])

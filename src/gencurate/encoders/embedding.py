@@ -13,16 +13,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
+from gencurate.arrays import check_image_array
 from gencurate.encoders.base import Encoder, Preprocess
 from gencurate.npyrows import NpyRows
-
-
-def check_image_array(images: np.ndarray | NpyRows) -> None:
-    """One clear error for anything but uint8 (N, H, W, C) with C in {1, 3} (an array or `NpyRows`)."""
-    if not isinstance(images, (np.ndarray, NpyRows)) or images.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image array, got {getattr(images, 'dtype', type(images).__name__)}")
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(f"expected images shaped (N, H, W, C) with C in {{1, 3}}, got {images.shape}")
 
 
 class EncoderInputDataset(Dataset):
@@ -33,8 +26,7 @@ class EncoderInputDataset(Dataset):
     """
 
     def __init__(self, images: np.ndarray | NpyRows) -> None:
-        check_image_array(images)
-        self.images = images
+        self.images = check_image_array(images, where="encoder input")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -121,7 +113,7 @@ def embed_images(
     raw pooled features (what FD, KID and precision/recall are defined on).
     Row i embeds images[i]; the result does not depend on batch_size or num_workers.
     """
-    check_image_array(images)
+    check_image_array(images, where="encoder input")
     out = np.empty((len(images), enc.dim), dtype=np.float32)
     loader = image_loader(
         images, enc.preprocess, batch_size=batch_size, num_workers=num_workers,

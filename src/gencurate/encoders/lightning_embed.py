@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from gencurate.arrays import check_image_array
 from gencurate.encoders.base import Encoder, Preprocess
-from gencurate.encoders.embedding import check_image_array, finite_rows, image_loader
+from gencurate.encoders.embedding import finite_rows, image_loader
 from gencurate.npyrows import NpyRows
 
 SHARD_INDEX = "index"        # int64 (M,) image rows, raw little-endian
@@ -178,7 +179,7 @@ def embed_with_lightning(
     import shutil
 
     array = images if isinstance(images, np.ndarray) else NpyRows(images)
-    check_image_array(array)
+    check_image_array(array, where=str(images) if not isinstance(images, np.ndarray) else "encoder input")
     n = len(array)
     del array
     trainer = L.Trainer(

@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from gencurate.metrics import keys as K
 from gencurate.metrics.fd import trace_sqrt_product
 from gencurate.metrics.knn_distances import (
-    DEFAULT_BATCH_SIZE, as_features, nearest_squared_distances, squared_distance_blocks,
+    as_features, nearest_squared_distances, squared_distance_blocks,
 )
 
 
@@ -97,7 +97,7 @@ def kid_replicates(fake: np.ndarray, real: np.ndarray, u: np.ndarray, w: np.ndar
 
 
 def ball_matrices(
-    fake: np.ndarray, real: np.ndarray, *, prc_k: int, dc_k: int, batch_size: int = DEFAULT_BATCH_SIZE,
+    fake: np.ndarray, real: np.ndarray, *, prc_k: int, dc_k: int, batch_size: int,
     device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(M, D), (N, D) -> three (M, N) bool matrices, radii from the full sets:
@@ -149,7 +149,7 @@ def features_to_replicates(
     dc_k: int,
     resamples: int,
     seed: int | list[int],
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
 ) -> dict[str, list[float]]:
     """Generated (M, D), reference (N, D) features and the (M,), (N,) bool memorisation indicators

@@ -14,9 +14,7 @@ import numpy as np
 import torch
 
 from gencurate.metrics.keys import KEY_COVERAGE, KEY_DENSITY
-from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, ball_statistics, nearest_squared_distances
-
-DC_K = 5  # Naeem et al. 2020 recommend k = 5
+from gencurate.metrics.knn_distances import ball_statistics, nearest_squared_distances
 
 
 def dc_neighbourhoods_to_metric(
@@ -35,8 +33,8 @@ def dc_features_to_metric(
     fake: np.ndarray | torch.Tensor,
     real: np.ndarray | torch.Tensor,
     *,
-    k: int = DC_K,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    k: int,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict[str, float]:

@@ -117,7 +117,7 @@ def fidelity_metrics(
     kid_subset_size: int,
     prc_k: int,
     seed: int,
-    batch_size: int = 64,
+    batch_size: int,
     weights_path: str | None = None,
     cuda: bool | None = None,
     progress: bool = False,
@@ -162,7 +162,7 @@ def check_inception_weights(weights_path: str | None) -> None:
 
 
 def inception_metrics(
-    samples: np.ndarray, reference: np.ndarray, *, weights_path: str | None, isc_splits: int, batch_size: int = 64,
+    samples: np.ndarray, reference: np.ndarray, *, weights_path: str | None, isc_splits: int, batch_size: int,
     cuda: bool | None = None, progress: bool = False,
 ) -> dict[str, float]:
     """Classic FID and Inception Score through torch-fidelity's Inception: uint8 (N, H, W, C) samples vs reference

@@ -17,8 +17,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-DEFAULT_BATCH_SIZE = 2048
-
 
 def as_features(
     x: np.ndarray | torch.Tensor, name: str = "features", *, device: str | torch.device = "cpu"
@@ -79,7 +77,7 @@ def squared_distance_blocks(
     a: torch.Tensor,
     b: torch.Tensor,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     progress: bool = False,
     desc: str = "k-NN",
 ) -> Iterator[tuple[slice, slice, torch.Tensor]]:
@@ -108,7 +106,7 @@ def nearest_squared_distances(
     base: np.ndarray | torch.Tensor | None = None,
     *,
     k: int = 1,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
@@ -155,7 +153,7 @@ def nearest_distances(
     base: np.ndarray | torch.Tensor | None = None,
     *,
     k: int = 1,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
@@ -167,7 +165,7 @@ def knn_radii(
     x: np.ndarray | torch.Tensor,
     *,
     k: int,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
@@ -216,7 +214,7 @@ def ball_statistics(
     sq_radii_a: np.ndarray | None = None,
     sq_radii_b: np.ndarray | None = None,
     sq_count_radii_b: np.ndarray | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> BallStatistics:

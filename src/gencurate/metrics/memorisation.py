@@ -28,14 +28,14 @@ import torch
 from gencurate.metrics.keys import (
     KEY_MEMORISATION, KEY_MEMORISATION_CONTROL, KEY_MEMORISATION_EXCESS, KEY_MEMORISATION_THRESHOLD,
 )
-from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, as_features, squared_distance_blocks
+from gencurate.metrics.knn_distances import as_features, squared_distance_blocks
 
 
 def nearest_neighbours(
     queries: np.ndarray | torch.Tensor,
     base: np.ndarray | torch.Tensor,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +83,7 @@ def memorisation_features_to_metric(
     subset: np.ndarray | torch.Tensor,
     *,
     threshold: float,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
 ) -> dict[str, float]:
     """Generated (M, D), reference (N, D), training-subset (T, D) features + the calibrated threshold -> metric.

@@ -12,9 +12,7 @@ import numpy as np
 import torch
 
 from gencurate.metrics.keys import KEY_PRECISION, KEY_RECALL
-from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, ball_statistics, nearest_squared_distances
-
-PRC_K = 3  # Kynkaanniemi et al. 2019 use k = 3 for their results
+from gencurate.metrics.knn_distances import ball_statistics, nearest_squared_distances
 
 
 def prc_memberships_to_metric(fake_in_real_balls: np.ndarray, real_in_fake_balls: np.ndarray) -> dict[str, float]:
@@ -29,8 +27,8 @@ def prc_features_to_metric(
     fake: np.ndarray | torch.Tensor,
     real: np.ndarray | torch.Tensor,
     *,
-    k: int = PRC_K,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    k: int,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict[str, float]:

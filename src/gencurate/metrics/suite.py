@@ -15,7 +15,7 @@ from gencurate.metrics.dc import dc_neighbourhoods_to_metric
 from gencurate.metrics.fd_infinity import fd_infinity_features_to_metric
 from gencurate.metrics.keys import KEY_KID_MEAN, KEY_KID_STD, KEY_KID_X1E3, KEY_KID_X1E3_STD, KID_SCALE
 from gencurate.metrics.kid import kid_features_to_metric
-from gencurate.metrics.knn_distances import DEFAULT_BATCH_SIZE, as_features, ball_statistics, nearest_squared_distances
+from gencurate.metrics.knn_distances import as_features, ball_statistics, nearest_squared_distances
 from gencurate.metrics.prc import prc_memberships_to_metric
 
 
@@ -30,7 +30,7 @@ def features_to_metrics(
     prc_k: int,
     dc_k: int,
     seed: int,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict[str, float]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from gencurate.config.select import SelectConfig
 from gencurate.selection.balanced import select_within_groups
 from gencurate.selection.coreset import kcenter_greedy
 from gencurate.selection.knn import knn_search
@@ -53,16 +52,19 @@ def select_in_order(
     method: str,
     budget: int,
     *,
-    seed: int = 0,
-    knn_k: int = 20,
-    diversity_strength: float = 1.0,
-    min_cluster_size: int = 5,
+    seed: int,
+    knn_k: int,
+    diversity_strength: float,
+    min_cluster_size: int,
+    radius_rule: str,
+    n_clusters: int,
+    prototypes_keep: str,
     knn_distances: np.ndarray | None = None,
-    radius_rule: str = KNN_MEDIAN,
-    n_clusters: int = SelectConfig.clusters,
-    prototypes_keep: str = EASY,
 ) -> np.ndarray:
     """Like `select`, but rows in the order the method picked them (random: draw order).
+
+    seed, knn_k, diversity_strength, min_cluster_size (typiclust_min_cluster_size), radius_rule
+    (typicality_radius), n_clusters (clusters), prototypes_keep: the `select` params section's.
 
     knn_distances: the (N, knn_k) distances of every row's `knn_k` nearest other rows
     (`knn_search`), when the caller already has them (e.g. from a faiss IVF index at millions
@@ -116,7 +118,7 @@ def select_in_order(
 
 
 def select_balanced(
-    embeddings: np.ndarray, groups: np.ndarray, method: str, budget: int, *, knn_k: int = 20,
+    embeddings: np.ndarray, groups: np.ndarray, method: str, budget: int, *, knn_k: int,
     knn_distances: np.ndarray | None = None, **options,
 ) -> np.ndarray:
     """`method` applied within each group of (N,) int `groups` (classes or clusters; every value is a

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from gencurate.selection.distance import NearestPickDistance, first_best, shortlist
 
 
-def kcenter_greedy(embeddings: np.ndarray, budget: int, *, seed: int = 0, workers: int | None = None) -> np.ndarray:
+def kcenter_greedy(embeddings: np.ndarray, budget: int, *, seed: int, workers: int | None = None) -> np.ndarray:
     """Farthest-first picks in pick order, from a seeded random first row.
 
     embeddings: (N, D) float32 C-contiguous; returns (budget,) int64. The first row is

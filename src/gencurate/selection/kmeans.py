@@ -34,6 +34,6 @@ def embeddings_to_kmeans(embeddings: np.ndarray, n_clusters: int, *, seed: int) 
     return labels[:, 0].astype(np.int64), kmeans.centroids.copy()
 
 
-def embeddings_to_clusters(embeddings: np.ndarray, n_clusters: int, *, seed: int = 0) -> np.ndarray:
+def embeddings_to_clusters(embeddings: np.ndarray, n_clusters: int, *, seed: int) -> np.ndarray:
     """(N, D) float32 -> (N,) int64 k-means cluster of every row (see `embeddings_to_kmeans`)."""
     return embeddings_to_kmeans(embeddings, n_clusters, seed=seed)[0]

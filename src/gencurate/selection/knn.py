@@ -57,7 +57,7 @@ def single_threaded(work: int = 0) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def build_ivf_index(embeddings: np.ndarray, *, nlist: int, nprobe: int, seed: int = 0) -> faiss.IndexIVFFlat:
+def build_ivf_index(embeddings: np.ndarray, *, nlist: int, nprobe: int, seed: int) -> faiss.IndexIVFFlat:
     """A faiss `IndexIVFFlat` over (N, D) float32 rows: `nlist` inverted lists, `nprobe` searched.
 
     Approximate, for N where exact k-NN is too slow; its k-means is trained on
@@ -145,8 +145,8 @@ def knn_search(
     k: int,
     *,
     nlist: int | None = None,
-    nprobe: int = 1,
-    seed: int = 0,
+    nprobe: int | None = None,
+    seed: int | None = None,
     index: faiss.Index | None = None,
     batch_size: int = TILE,
     desc: str | None = "k-NN",
@@ -155,8 +155,8 @@ def knn_search(
 
     embeddings: (N, D) float32 C-contiguous with N > k. Returns distances (N, k) float64,
     Euclidean, ascending per row (ties: lower index first), and indices (N, k) int64. Exact
-    unless `nlist` selects a faiss IVF index (see `build_ivf_index`) or `index` is such an index
-    already built over these rows.
+    unless `nlist` selects a faiss IVF index (see `build_ivf_index`; it then needs `nprobe` and
+    `seed`, select.knn_nprobe and select.seed) or `index` is such an index already built over these rows.
 
     `batch_size`: rows per tile side (exact) or per IVF search. The float32 search only
     shortlists k + 1 + CANDIDATE_MARGIN candidates (exact search: every row within the float32
@@ -169,6 +169,8 @@ def knn_search(
     n = len(x)
     if not 1 <= k < n:
         raise ValueError(f"k-NN needs 1 <= k < number of rows ({n}), got k={k}")
+    if nlist is not None and (nprobe is None or seed is None):
+        raise ValueError("an IVF index (nlist) needs nprobe and seed")
     if index is not None and index.ntotal != n:
         raise ValueError(f"the index holds {index.ntotal} rows, the embeddings {n}")
     with single_threaded(n * n * x.shape[1] if nlist is None and index is None else SMALL_WORK):

@@ -25,7 +25,7 @@ TSNE_PCA_DIMS = 50  # t-SNE runs on the first 50 principal components (the usual
 TSNE_MAP, PCA_MAP = "t-SNE", "PCA"
 
 
-def embeddings_to_map(embeddings: np.ndarray, *, seed: int = 0, tsne_max: int = 0) -> tuple[np.ndarray, str]:
+def embeddings_to_map(embeddings: np.ndarray, *, seed: int, tsne_max: int) -> tuple[np.ndarray, str]:
     """(N, D) -> ((N, 2) float32 map coordinates, "t-SNE" or "PCA").
 
     t-SNE when 3 < N <= tsne_max (on at most TSNE_PCA_DIMS principal components, PCA-initialised,
@@ -50,8 +50,8 @@ def embeddings_to_map(embeddings: np.ndarray, *, seed: int = 0, tsne_max: int = 
 
 
 def selections_to_map_figure(
-    coords: np.ndarray, selections: Mapping[str, np.ndarray], outliers: np.ndarray, *, seed: int = 0,
-    projection: str = PCA_MAP,
+    coords: np.ndarray, selections: Mapping[str, np.ndarray], outliers: np.ndarray, *, seed: int,
+    projection: str,
 ) -> Figure:
     """Small multiples, one panel per method: all rows grey, picks blue, the least typical 1% red
     (purple diamonds where picked).

@@ -85,7 +85,7 @@ def typicality_greedy(
     radius: float,
     budget: int,
     *,
-    diversity_strength: float = 1.0,
+    diversity_strength: float,
 ) -> np.ndarray:
     """Greedy density x diversity picks, in pick order.
 

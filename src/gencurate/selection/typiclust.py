@@ -28,7 +28,7 @@ def most_typical(embeddings: np.ndarray, rows: np.ndarray, knn_k: int) -> int:
 
 
 def typiclust(
-    embeddings: np.ndarray, budget: int, *, knn_k: int = 20, min_cluster_size: int = 5, seed: int = 0
+    embeddings: np.ndarray, budget: int, *, knn_k: int, min_cluster_size: int, seed: int
 ) -> np.ndarray:
     """TypiClust picks in pick order: (N, D) float32 -> (budget,) int64."""
     n = len(embeddings)

@@ -34,6 +34,29 @@ def check_inputs(images: np.ndarray, manifest: pd.DataFrame, *, images_path: Pat
     check_ids_are_rows(manifest[ID].to_numpy(), manifest_path=manifest_path)
 
 
+# Rows compared per read when looking for a feature that varies (bounded memory on a memory-mapped array).
+VARY_CHUNK = 4096
+
+
+def check_features_vary(features: np.ndarray, *, encoder: str, input_size: int, role: str) -> None:
+    """Refuse (N, D) features, N >= 2, in which every column is constant over the rows.
+
+    Identical features for every image (e.g. a network whose receptive field outgrows a tiny
+    input) make every selection and metric meaningless; one column that varies is enough to pass.
+    Reads row chunks and stops at the first row that differs from row 0.
+    """
+    if len(features) < 2:
+        return
+    first = np.asarray(features[0])
+    for start in range(1, len(features), VARY_CHUNK):
+        if np.any(np.asarray(features[start:start + VARY_CHUNK]) != first):
+            return
+    raise ValueError(
+        f"{encoder} at input_size {input_size} gives the same features for all {len(features)} images; "
+        f"set a larger encoders.{role}.input_size (or another encoder) and rerun embed"
+    )
+
+
 def embed_role(params: Params, role: str) -> None:
     paths, cfg, run = params.paths, params.encoders.role(role), params.embed
     for path in (paths.images, paths.manifest):
@@ -62,6 +85,12 @@ def embed_role(params: Params, role: str) -> None:
     )
     if embedding is None:  # a non-zero rank of a multi-process launch: rank 0 writes
         return
+    try:
+        check_features_vary(embedding, encoder=enc.name, input_size=enc.input_size, role=role)
+    except ValueError:
+        del embedding
+        out.unlink(missing_ok=True)  # no usable embedding file is left behind for a later stage to read
+        raise
     write_json(paths.embedding_meta(role), {
         META_NAME: enc.name, META_WEIGHTS: enc.weights, META_INPUT_SIZE: enc.input_size, META_DIM: enc.dim,
         META_N: len(embedding), META_IMAGES_SHA256: file_sha256(paths.images), META_NORMALISED: normalise,

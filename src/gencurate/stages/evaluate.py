@@ -151,7 +151,8 @@ def evaluate_study(params: Params, items: list[tuple[str, int]]) -> None:
         result.update(prefixed(features_to_metrics(pixels.features(samples), reference_pixels, **suite)))
         if cfg.inception_weights is not None:
             result.update(inception_metrics(np.asarray(samples), np.asarray(images[ref_rows]),
-                                            weights_path=cfg.inception_weights, isc_splits=cfg.isc_splits))
+                                            weights_path=cfg.inception_weights, isc_splits=cfg.isc_splits,
+                                            batch_size=cfg.embed_batch_size))
         result.update({
             K.KEY_N_SAMPLES: len(samples), K.KEY_N_REFERENCE: len(reference), K.KEY_N_TRAIN: len(train),
             K.KEY_ENCODER: enc.name, K.KEY_ENCODER_INPUT_SIZE: enc.input_size,

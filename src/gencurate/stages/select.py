@@ -108,9 +108,7 @@ def pick_every_method(
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each method of study.methods on the pool -> ({method: train rows}, {method: seconds})."""
     cfg = params.select
-    options = dict(seed=cfg.seed, knn_k=cfg.knn_k, diversity_strength=cfg.diversity_strength,
-                   min_cluster_size=cfg.typiclust_min_cluster_size, knn_distances=pool_knn,
-                   radius_rule=cfg.typicality_radius, n_clusters=cfg.clusters, prototypes_keep=cfg.prototypes_keep)
+    options = dict(cfg.method_options(), knn_distances=pool_knn)
     picks, runtimes = {}, {}
     for method in params.study.methods:
         base, is_balanced = split_method(method)

@@ -72,6 +72,7 @@ def validation_curve(params: Params, inputs: CurveInputs) -> ValidationCurve:
         every_n_steps=train.eval_every_n_steps, num_samples=train.eval_num_samples, sampler=sample.sampler,
         sampler_steps=sample.steps, eta=sample.eta, batch_size=sample.batch_size, seed=sample.seed,
         embed=inputs.embed, validation=inputs.validation, prc_k=params.evaluate.prc_k,
+        knn_block_size=params.evaluate.knn_block_size,
         bootstrap_rounds=train.eval_bootstrap_rounds, encoder=inputs.encoder,
     )
 
