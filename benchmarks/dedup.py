@@ -319,7 +319,7 @@ def demo_counts(radii: tuple[int, ...], thresholds: tuple[float, ...]) -> tuple[
     for r in radii:
         for t in thresholds:
             m = find_duplicates(digests, np.ones(len(images), bool), phashes, images, max_distance=r,
-                                max_pixel_distance=t, colour=True, centre_phashes=None, max_crop_pixel_distance=0)
+                                max_pixel_distance=t, colour=True, centre_phashes=None)
             out[f"removed_radius_{r}_pixel_{t}"] = len(m)
     return out, phashes
 
@@ -404,7 +404,6 @@ def main() -> None:
                                   "near_duplicate_pixel_distance": defaults.near_duplicate_pixel_distance,
                                   "near_duplicate_colour": defaults.near_duplicate_colour,
                                   "near_duplicate_crop": defaults.near_duplicate_crop,
-                                  "near_duplicate_crop_pixel_distance": defaults.near_duplicate_crop_pixel_distance,
                                   "thumbnail_grid": THUMBNAIL_GRID}}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -115,7 +115,7 @@ def demo(config: PrepareConfig) -> dict:
         m = find_duplicates(digests, np.ones(len(images), bool), plain, images,
                             max_distance=config.near_duplicate_distance,
                             max_pixel_distance=config.near_duplicate_pixel_distance, colour=True,
-                            centre_phashes=codes, max_crop_pixel_distance=config.near_duplicate_crop_pixel_distance)
+                            centre_phashes=codes)
         out[f"{name}_removed"] = len(m)
         out[f"{name}_seconds"] = round(time.perf_counter() - start, 1)
         print(f"demo {name}: {len(m)} removed", flush=True)
@@ -130,7 +130,6 @@ def main() -> None:
     start = time.perf_counter()
     result = {"machine": provenance(), "radius": config.near_duplicate_distance,
               "pixel_threshold": config.near_duplicate_pixel_distance,
-              "crop_pixel_threshold": config.near_duplicate_crop_pixel_distance,
               "centre_hash_margin": CROP_HASH_MARGIN, "alignment_margins": CROP_ALIGN_MARGINS,
               "pictures_per_kind": args.pictures}
     result["planted"] = planted(args.pictures, config.near_duplicate_distance, config.near_duplicate_pixel_distance)

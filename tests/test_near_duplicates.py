@@ -124,7 +124,6 @@ def test_small_crop_removed_at_defaults(tmp_path, size):
         ("near_duplicate_colour", "yes", "prepare.near_duplicate_colour: expected true or false"),
         ("near_duplicate_distance", 40, "prepare.near_duplicate_distance: must be in [-1, 32]"),
         ("near_duplicate_crop", "yes", "prepare.near_duplicate_crop: 'yes' is not one of 'colour', 'all', 'none'"),
-        ("near_duplicate_crop_pixel_distance", -1, "prepare.near_duplicate_crop_pixel_distance: must be >= 0"),
     ],
 )
 def test_dedup_params_rejected_with_the_key(default_params_dict, key, value, message):

@@ -54,25 +54,20 @@ def test_split_leaks_catches_planted_copies_across_validation_and_reference():
     digests = rng.integers(0, 256, (6, 32), dtype=np.uint8)
     phashes = rng.integers(0, 256, (6, 8), dtype=np.uint8)
     splits = np.array([TRAIN, TRAIN, REFERENCE, REFERENCE, VALIDATION, VALIDATION], dtype=object)
-    assert split_leaks(digests, phashes, None, splits, max_distance=2, max_pixel_distance=-1, colour=True, centre_phashes=None,
-                      max_crop_pixel_distance=0) == []
+    assert split_leaks(digests, phashes, None, splits, max_distance=2, max_pixel_distance=-1, colour=True, centre_phashes=None) == []
     exact = digests.copy()
     exact[4] = exact[2]  # validation row 4 = reference row 2, pixel for pixel
-    leaks = split_leaks(exact, phashes, None, splits, max_distance=-1, max_pixel_distance=-1, colour=True, centre_phashes=None,
-                      max_crop_pixel_distance=0)
+    leaks = split_leaks(exact, phashes, None, splits, max_distance=-1, max_pixel_distance=-1, colour=True, centre_phashes=None)
     assert [(m.kept, m.index, m.reason) for m in leaks] == [(2, 4, LEAK)]
     near = phashes.copy()
     near[5] = near[3]
     near[5, 0] ^= 0b11  # validation row 5 is 2 bits from reference row 3
-    assert [(m.kept, m.index) for m in split_leaks(digests, near, None, splits, max_distance=2, max_pixel_distance=-1, colour=True, centre_phashes=None,
-                      max_crop_pixel_distance=0)] == [(3, 5)]
-    assert split_leaks(digests, near, None, splits, max_distance=1, max_pixel_distance=-1, colour=True, centre_phashes=None,
-                      max_crop_pixel_distance=0) == []
+    assert [(m.kept, m.index) for m in split_leaks(digests, near, None, splits, max_distance=2, max_pixel_distance=-1, colour=True, centre_phashes=None)] == [(3, 5)]
+    assert split_leaks(digests, near, None, splits, max_distance=1, max_pixel_distance=-1, colour=True, centre_phashes=None) == []
     # the same pair inside one split is a duplicate for cleaning, not a leak
     same = splits.copy()
     same[5] = REFERENCE
-    assert split_leaks(digests, near, None, same, max_distance=2, max_pixel_distance=-1, colour=True, centre_phashes=None,
-                      max_crop_pixel_distance=0) == []
+    assert split_leaks(digests, near, None, same, max_distance=2, max_pixel_distance=-1, colour=True, centre_phashes=None) == []
 
 
 def test_prepare_gives_three_disjoint_leak_free_splits_from_a_source_with_planted_duplicates(tmp_path):

@@ -23,7 +23,6 @@ class PrepareConfig:
     # Which prepared images get the crop check (a centre-region hash and crop-aligned thumbnails):
     # on grey images it merged distinct pictures (benchmarks/results/dedup_crop.json).
     near_duplicate_crop: Literal["colour", "all", "none"] = "colour"
-    near_duplicate_crop_pixel_distance: float = 16.0
     reference_fraction: float = 0.15
     validation_fraction: float = 0.05  # share of all kept images held out for training-time curves
     use_source_split: bool = True
@@ -38,7 +37,6 @@ class PrepareConfig:
         require(-1 <= self.near_duplicate_distance <= 32, "prepare.near_duplicate_distance", "must be in [-1, 32] (-1 disables)")
         require(self.near_duplicate_pixel_distance == -1 or self.near_duplicate_pixel_distance >= 0,
                 "prepare.near_duplicate_pixel_distance", "must be >= 0, or -1 to trust the hash alone")
-        require(self.near_duplicate_crop_pixel_distance >= 0, "prepare.near_duplicate_crop_pixel_distance", "must be >= 0")
         require(0.0 <= self.reference_fraction < 1.0, "prepare.reference_fraction", "must be in [0, 1)")
         require(0.0 <= self.validation_fraction < 1.0, "prepare.validation_fraction", "must be in [0, 1)")
         require(self.reference_fraction + self.validation_fraction < 1.0, "prepare.validation_fraction",

@@ -197,7 +197,7 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
                  "(after removing the mean brightness difference)")
     if config.near_duplicate_distance >= 0 and config.crop_check:
         near += (f"; crops of up to {max(CROP_ALIGN_MARGINS):.0%} per side are searched too (a hash of each image's "
-                 f"centre region, and thumbnails over small crop alignments within {config.near_duplicate_crop_pixel_distance:g})")
+                 f"centre region, and the same thumbnail check over small crop alignments of either image)")
     removal += f"\n\nExact duplicates compare decoded pixels; {near}; the first occurrence is kept. " \
                "`leak` = a copy of an image kept in another split.\n"
     for reason in REASONS:

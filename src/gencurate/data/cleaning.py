@@ -45,7 +45,7 @@ THUMBNAIL_GRID = 8
 # Crop check: the centre-region hash cuts CROP_HASH_MARGIN from each side, as a crop would, and the
 # thumbnail check tries every combination of CROP_ALIGN_MARGINS per side (benchmarks/dedup_crop.py).
 CROP_HASH_MARGIN = 0.025
-CROP_ALIGN_MARGINS = (0.0, 0.03)
+CROP_ALIGN_MARGINS = (0.0, 0.02, 0.04)
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,8 @@ def first_occurrences(digests: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def near_duplicate_pairs(phashes: np.ndarray, images: np.ndarray, rows: np.ndarray, *, max_distance: int,
-                         max_pixel_distance: float, colour: bool, centre_phashes: np.ndarray | None,
-                         max_crop_pixel_distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         max_pixel_distance: float, colour: bool, centre_phashes: np.ndarray | None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Near-duplicate pairs among candidate `rows` ((R,) int64, ascending).
 
     phashes: (N, 8) uint8 packed perceptual hashes; images: (N, H, W, C) uint8 prepared pixels.
@@ -229,7 +229,7 @@ def near_duplicate_pairs(phashes: np.ndarray, images: np.ndarray, rows: np.ndarr
     `max_pixel_distance` < 0, its thumbnails within that distance (`thumbnail_distances`).
     centre_phashes: (N, 8) uint8 centre-region hashes to catch crops, or None. With them, hash
     candidates include centre codes (`candidate_pairs`), and a pair whose thumbnails are too far
-    apart is still near when its crop-aligned thumbnails are within `max_crop_pixel_distance`
+    apart is still near when its crop-aligned thumbnails are within `max_pixel_distance`
     (`pair_aligned_thumbnail_distances`).
     Returns (later, earlier, distance): (P,) int64 candidate indices (later > earlier) and
     Hamming distances.
@@ -241,7 +241,7 @@ def near_duplicate_pairs(phashes: np.ndarray, images: np.ndarray, rows: np.ndarr
         if crop and not close.all():
             far = np.flatnonzero(~close)
             close[far] = pair_aligned_thumbnail_distances(images, rows[i[far]], rows[j[far]], colour=colour,
-                                                          margins=CROP_ALIGN_MARGINS) <= max_crop_pixel_distance
+                                                          margins=CROP_ALIGN_MARGINS) <= max_pixel_distance
         i, j, d = i[close], j[close], d[close]
     return rows[j], rows[i], d
 
@@ -277,7 +277,6 @@ def find_duplicates(
     max_pixel_distance: float,
     colour: bool,
     centre_phashes: np.ndarray | None,
-    max_crop_pixel_distance: float,
     splits: list[str] | None = None,
 ) -> list[Match]:
     """Duplicates among decoded candidates, visited in index order (first occurrence kept).
@@ -292,8 +291,7 @@ def find_duplicates(
     colour: whether that distance includes a*, b*; False compares lightness only, so colour
         variants of one picture with the same lightness pattern count as near-duplicates.
     centre_phashes: (N, 8) uint8 centre-region hashes, given to catch small crops
-        (`near_duplicate_pairs`), whose crop-aligned thumbnails must be within
-        `max_crop_pixel_distance`; None when the crop check is off.
+        (`near_duplicate_pairs`); None when the crop check is off.
     splits: per-candidate split when fixed before cleaning; a copy in a different split than
         the kept image it matches is a `leak`, so no duplicate pair straddles the splits.
     """
@@ -303,8 +301,7 @@ def find_duplicates(
     if max_distance >= 0 and len(unique):
         near = near_duplicate_removals(*near_duplicate_pairs(
             phashes, images, unique, max_distance=max_distance, max_pixel_distance=max_pixel_distance,
-            colour=colour, centre_phashes=centre_phashes,
-            max_crop_pixel_distance=max_crop_pixel_distance))
+            colour=colour, centre_phashes=centre_phashes))
     # Copies point at their first occurrence even when that one is itself a near-duplicate.
     copies = np.flatnonzero((first >= 0) & (first != np.arange(len(first))))
     matches = []

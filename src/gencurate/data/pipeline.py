@@ -97,8 +97,7 @@ def _decide(source: Source, records: Records, rows: np.ndarray, config: PrepareC
     matches = find_duplicates(records.table["digest"], valid, records.table["phash"], rows,
                               max_distance=config.near_duplicate_distance,
                               max_pixel_distance=config.near_duplicate_pixel_distance,
-                              colour=config.near_duplicate_colour, centre_phashes=centre,
-                              max_crop_pixel_distance=config.near_duplicate_crop_pixel_distance, splits=fixed)
+                              colour=config.near_duplicate_colour, centre_phashes=centre, splits=fixed)
     rejected += [Rejection(names[m.index], m.reason, match_detail(m, names, fixed)) for m in matches]
     keep = valid.copy()
     keep[[m.index for m in matches]] = False
@@ -124,7 +123,7 @@ def _decide(source: Source, records: Records, rows: np.ndarray, config: PrepareC
     leaks = split_leaks(records.table["digest"], records.table["phash"], rows, all_splits, valid=is_kept,
                         max_distance=config.near_duplicate_distance,
                         max_pixel_distance=config.near_duplicate_pixel_distance, colour=config.near_duplicate_colour,
-                        centre_phashes=centre, max_crop_pixel_distance=config.near_duplicate_crop_pixel_distance)
+                        centre_phashes=centre)
     if leaks:
         m = leaks[0]
         raise ValueError(f"{len(leaks)} duplicate pair(s) straddle the splits, e.g. {names[m.index]} "

@@ -66,21 +66,18 @@ def carve_validation(splits: np.ndarray, labels: np.ndarray, *, fraction: float,
 
 def split_leaks(
     digests: np.ndarray, phashes: np.ndarray, images: np.ndarray | None, splits: np.ndarray, *, max_distance: int,
-    max_pixel_distance: float, colour: bool, centre_phashes: np.ndarray | None,
-    max_crop_pixel_distance: float, valid: np.ndarray | None = None,
+    max_pixel_distance: float, colour: bool, centre_phashes: np.ndarray | None, valid: np.ndarray | None = None,
 ) -> list[Match]:
     """Pairs of images in different splits that are exact or near duplicates (empty = leak-free).
 
     digests: (N, K) uint8 pixel digests; phashes: (N, 8) uint8 packed perceptual hashes; images:
     (N, H, W, C) uint8 pixels (read only for hash-near pairs; None with max_pixel_distance -1);
-    centre_phashes: (N, 8) uint8 centre-region hashes (crop check, with its
-    `max_crop_pixel_distance`) or None;
+    centre_phashes: (N, 8) uint8 centre-region hashes (crop check) or None;
     splits: (N,) split names; valid: (N,) bool rows to check (default all). The duplicate
     criteria are prepare's (`cleaning.find_duplicates`).
     """
     valid = np.ones(len(splits), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     matches = find_duplicates(digests, valid, phashes, images, max_distance=max_distance,
                               max_pixel_distance=max_pixel_distance, colour=colour,
-                              centre_phashes=centre_phashes,
-                              max_crop_pixel_distance=max_crop_pixel_distance, splits=list(np.asarray(splits, dtype=object)))
+                              centre_phashes=centre_phashes, splits=list(np.asarray(splits, dtype=object)))
     return [m for m in matches if m.reason == LEAK]
