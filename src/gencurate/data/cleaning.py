@@ -120,15 +120,18 @@ def area_weights(size: int, grid: int, start: float, stop: float) -> np.ndarray:
 
 
 def images_to_aligned_lab_thumbnails(images: np.ndarray, *, grid: int, margins: tuple[float, ...]) -> np.ndarray:
-    """(K, H, W, C) uint8 -> (K, B, grid*grid, 3) float64 CIELAB thumbnails of B = len(margins)**4
+    """(K, H, W, C) uint8 -> (K, B, grid*grid, 3) float32 CIELAB thumbnails of B = len(margins)**4
     regions: every combination of `margins` (fractions of the side) cut from each side; region 0
     cuts margins[0] from every side. Area averaging is one matrix product per axis."""
     k, h, w = images.shape[:3]
     ends = list(itertools.product(margins, repeat=2))  # (near, far) margins of one axis
     rows = np.stack([area_weights(h, grid, a * h, h - b * h) for a, b in ends])  # (M, grid, H)
     cols = np.stack([area_weights(w, grid, a * w, w - b * w) for a, b in ends])  # (M, grid, W)
-    rgb = np.broadcast_to(images, (k, h, w, 3)).astype(np.float64) / 255.0  # grey repeats its channel
-    thumbs = np.einsum("nxw,kmywc->kmnyxc", cols, np.einsum("myh,khwc->kmywc", rows, rgb))
+    rgb = np.broadcast_to(images, (k, h, w, 3)).astype(np.float32) / 255.0  # grey repeats its channel
+    # Batched matrix products (BLAS), not einsum: (K, M, grid, W*3), then (K, M, N, grid, 3, grid).
+    by_rows = np.matmul(rows.astype(np.float32)[None], rgb.reshape(k, 1, h, w * 3)).reshape(k, len(ends), grid, w, 3)
+    thumbs = np.matmul(by_rows.transpose(0, 1, 2, 4, 3)[:, :, None],
+                       cols.astype(np.float32).transpose(0, 2, 1)[None, None, :, None]).transpose(0, 1, 2, 3, 5, 4)
     return skimage.color.rgb2lab(thumbs.reshape(-1, grid, grid, 3)).reshape(k, len(ends) ** 2, grid * grid, 3)
 
 
