@@ -25,7 +25,8 @@ from gencurate.encoders import embed_images, load_encoder
 from gencurate.io import write_ids
 
 N_IMAGES = 27  # odd and not a multiple of the batch: the distributed sampler pads one rank
-pytestmark = pytest.mark.multiprocess
+# Slow (~35 s): the fast suite keeps DDP covered by test_train's spawn test.
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 DDP = {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}
 
