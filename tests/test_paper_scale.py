@@ -91,7 +91,8 @@ def test_paper_scale_unet_trains_saves_reloads_and_samples_on_cpu(preset, tmp_pa
 
     probe = Probe()
     trained = train_diffusion(images=images, config=config, seed=0, selection_sha256="0" * 64,
-                              model_dir=tmp_path / "model", log_dir=tmp_path / "log", callbacks=[probe], progress=False)
+                              model_dir=tmp_path / "model", log_dir=tmp_path / "log", curve=None, callbacks=[probe],
+                              progress=False)
     assert trained.module.global_step == 2 and probe.changed
     # The autocast path the GPU takes: bf16-mixed convolutions compute in bfloat16, fp32 stays fp32.
     assert seen_dtypes == ({torch.bfloat16} if precision == "bf16-mixed" else {torch.float32})
