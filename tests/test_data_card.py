@@ -67,6 +67,12 @@ def test_card_for_an_unlabelled_rgb_set(tmp_path):
     assert "12 images kept, 2 files removed" in text
     assert "| train | 9 |" in text and "| reference | 3 |" in text and "| truncated | 1 |" in text
     assert "## Classes" not in text and "unknown" in text  # no labels, no licence file
+    assert "crops of up to 4% per side are searched too" in text and "crop alignments" in text  # RGB: crop check on
+    write_dataset_card(tmp_path, images=images, manifest=manifest, rejected=rejected, source=source,
+                       config=PrepareConfig(source="x", channels=3, image_size=8, use_source_split=False,
+                                            near_duplicate_pixel_distance=-1))
+    text = (tmp_path / CARD_FILE).read_text()
+    assert "crops of up to 4% per side" in text and "crop alignments" not in text  # the hash alone: no thumbnails
     for png in (COUNTS_PNG, REMOVALS_PNG, PROPERTIES_PNG, SAMPLES_PNG):
         with Image.open(tmp_path / png) as im:
             assert im.format == "PNG" and min(im.size) > 100

@@ -196,8 +196,10 @@ def card_markdown(manifest: pd.DataFrame, rejected: pd.DataFrame, *, source: Sou
         near += (f" and {what} of every cell of a thumbnail of {THUMBNAIL_GRID}x{THUMBNAIL_GRID} cells within {config.near_duplicate_pixel_distance:g} "
                  "(after removing the mean brightness difference)")
     if config.near_duplicate_distance >= 0 and config.crop_check:
+        aligned = (", and the same thumbnail check over small crop alignments of either image"
+                   if config.near_duplicate_pixel_distance >= 0 else "")
         near += (f"; crops of up to {max(CROP_ALIGN_MARGINS):.0%} per side are searched too (a hash of each image's "
-                 f"centre region, and the same thumbnail check over small crop alignments of either image)")
+                 f"centre region{aligned})")
     removal += f"\n\nExact duplicates compare decoded pixels; {near}; the first occurrence is kept. " \
                "`leak` = a copy of an image kept in another split.\n"
     for reason in REASONS:
