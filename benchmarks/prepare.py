@@ -105,7 +105,7 @@ def independent_halves_ratio(root: Path, config: PrepareConfig) -> dict:
     itself: what a perfect pool (no start-up, no parent, no serial stages) would reach.
     """
     settings = DecodeSettings(image_size=config.image_size, channels=config.channels, min_size=config.min_size,
-                              max_image_pixels=config.max_image_pixels)
+                              max_image_pixels=config.max_image_pixels, centre_hash=config.crop_check)
     items = list(open_source(str(root), demo_path="unused").payloads(settings.max_file_bytes))
     halves = items[: len(items) // 2], items[len(items) // 2:]
     with ProcessPoolExecutor(2, mp_context=pool_context()) as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -11,7 +12,7 @@ from numpy.lib.format import open_memmap
 from PIL import Image
 
 from gencurate.data import pool
-from gencurate.data.cleaning import DECOMPRESSION_BOMB, UNREADABLE
+from gencurate.data.cleaning import DECOMPRESSION_BOMB, UNREADABLE, pixels_to_centre_phash
 from gencurate.data.decoding import DecodeSettings, Record, decode_payload
 from gencurate.data.pool import CHUNK_BYTES, MAX_CHUNK, MIN_CHUNK, RowsFile, chunk_items, decode_source
 from gencurate.data.sources import (
@@ -24,7 +25,15 @@ from gencurate.data.sources import (
     open_source,
 )
 
-SETTINGS = DecodeSettings(image_size=8, channels=1, min_size=1, max_image_pixels=100)
+SETTINGS = DecodeSettings(image_size=8, channels=1, min_size=1, max_image_pixels=100, centre_hash=False)
+
+
+def test_centre_hash_only_when_the_crop_check_needs_it():
+    raw = np.random.default_rng(0).integers(0, 256, (8, 8, 1), dtype=np.uint8)
+    off, pixels = decode_payload(0, PixelsPayload(raw), SETTINGS)
+    on, _ = decode_payload(0, PixelsPayload(raw), dataclasses.replace(SETTINGS, centre_hash=True))
+    assert off.centre_phash == b"\0" * 8 and on.centre_phash == pixels_to_centre_phash(pixels) != off.centre_phash
+    assert on.phash == off.phash
 
 
 def test_chunk_items_balances_and_bounds_memory():
@@ -82,7 +91,7 @@ def _record(records, index):
 
 
 def _decode(source, tmp_path, workers, name):
-    settings = DecodeSettings(image_size=16, channels=3, min_size=4, max_image_pixels=10**6)
+    settings = DecodeSettings(image_size=16, channels=3, min_size=4, max_image_pixels=10**6, centre_hash=True)
     rows = open_memmap(tmp_path / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(len(source.entries), 16, 16, 3))
     records = decode_source(source, rows, settings=settings, workers=workers)
     rows.flush()

@@ -136,14 +136,14 @@ def images_to_aligned_lab_thumbnails(images: np.ndarray, *, grid: int, margins: 
 
 
 def thumbnail_distances(a: np.ndarray, b: np.ndarray, *, colour: bool) -> np.ndarray:
-    """(P, cells, 3) CIELAB thumbnails, row-aligned -> (P,) float64: the largest difference over the
-    cells (Euclidean L*a*b*, or L* alone when `colour` is False), after removing the mean L*
-    difference, so a uniform brightness change alone does not separate a copy."""
-    diff = a.astype(np.float64) - b
-    diff[..., 0] -= diff[..., 0].mean(axis=1, keepdims=True)
+    """(..., cells, 3) CIELAB thumbnails, broadcast against each other -> (...) float32: the largest
+    difference over the cells (Euclidean L*a*b*, or L* alone when `colour` is False), after
+    removing the mean L* difference, so a uniform brightness change alone does not separate a copy."""
+    diff = a.astype(np.float32) - b  # float32: the thumbnails are whole numbers of L*a*b* units
+    diff[..., 0] -= diff[..., 0].mean(axis=-1, keepdims=True)
     if not colour:
         diff = diff[..., :1]
-    return np.sqrt((diff ** 2).sum(-1)).max(axis=1, initial=0.0)
+    return np.sqrt((diff ** 2).sum(-1).max(axis=-1, initial=0.0))  # one root per pair: the root is monotone
 
 
 def lab_to_int8(lab: np.ndarray) -> np.ndarray:
@@ -164,25 +164,24 @@ def pair_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *
 
 
 def pair_aligned_thumbnail_distances(images: np.ndarray, i: np.ndarray, j: np.ndarray, *, colour: bool,
-                                     margins: tuple[float, ...], chunk: int = 4096) -> np.ndarray:
+                                     margins: tuple[float, ...], chunk: int = 4096, pair_chunk: int = 256
+                                     ) -> np.ndarray:
     """(P,) smallest thumbnail distance of the row pairs (i, j) of (N, H, W, C) uint8 `images` over
     the crop regions of either image (`images_to_aligned_lab_thumbnails` with `margins`) against
     the whole other one, so a copy cropped by up to the largest margin per side still lines up
-    cell by cell. Rows are read `chunk` at a time, in ascending order."""
+    cell by cell. Rows are read `chunk` at a time, in ascending order; pairs are compared
+    `pair_chunk` at a time against all B regions at once."""
     rows = np.unique(np.concatenate([i, j]))
     thumbs = np.zeros((len(rows), len(margins) ** 4, THUMBNAIL_GRID ** 2, 3), dtype=np.int8)
     for lo in range(0, len(rows), chunk):
         thumbs[lo:lo + chunk] = lab_to_int8(images_to_aligned_lab_thumbnails(
             np.asarray(images[rows[lo:lo + chunk]]), grid=THUMBNAIL_GRID, margins=margins))
-    best = np.empty(len(i))
-    for lo in range(0, len(i), chunk):
-        a = thumbs[np.searchsorted(rows, i[lo:lo + chunk])]
-        b = thumbs[np.searchsorted(rows, j[lo:lo + chunk])]
-        d = thumbnail_distances(a[:, 0], b[:, 0], colour=colour)
-        for k in range(1, thumbs.shape[1]):
-            d = np.minimum(d, thumbnail_distances(a[:, k], b[:, 0], colour=colour))
-            d = np.minimum(d, thumbnail_distances(a[:, 0], b[:, k], colour=colour))
-        best[lo:lo + chunk] = d
+    best = np.empty(len(i), dtype=np.float32)
+    for lo in range(0, len(i), pair_chunk):
+        a = thumbs[np.searchsorted(rows, i[lo:lo + pair_chunk])]  # (p, B, cells, 3)
+        b = thumbs[np.searchsorted(rows, j[lo:lo + pair_chunk])]
+        best[lo:lo + pair_chunk] = np.minimum(thumbnail_distances(a, b[:, :1], colour=colour).min(axis=1),
+                                              thumbnail_distances(a[:, :1], b, colour=colour).min(axis=1))
     return best
 
 

@@ -35,6 +35,7 @@ class DecodeSettings:
     channels: int
     min_size: int
     max_image_pixels: int
+    centre_hash: bool  # also hash the centre region (prepare's crop check); it costs as much as the plain hash
 
     @property
     def max_file_bytes(self) -> int:
@@ -110,7 +111,7 @@ def decode_payload(index: int, payload: Payload, settings: DecodeSettings) -> tu
         return Record(index, sha256=sha, reason=result.reason, detail=result.detail), None
     record = Record(index, sha256=sha, width=result.width, height=result.height, mode=result.mode,
                     digest=pixels_to_digest(result.pixels), phash=pixels_to_phash(result.pixels),
-                    centre_phash=pixels_to_centre_phash(result.pixels))
+                    centre_phash=pixels_to_centre_phash(result.pixels) if settings.centre_hash else b"\0" * 8)
     return record, result.pixels
 
 

@@ -67,7 +67,7 @@ def prepare_dataset(config: PrepareConfig, *, images_path: str | Path, demo_path
         raise ValueError(f"{source.description}: no image files found ({len(source.ignored)} other file(s))")
     n, size, channels = len(entries), config.image_size, config.channels
     settings = DecodeSettings(image_size=size, channels=channels, min_size=config.min_size,
-                              max_image_pixels=config.max_image_pixels)
+                              max_image_pixels=config.max_image_pixels, centre_hash=config.crop_check)
     images_path = Path(images_path)
     images_path.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".npy", dir=images_path.parent)
